@@ -1,0 +1,1 @@
+"""The components that ship with the core, registered through the same hooks as any plugin."""

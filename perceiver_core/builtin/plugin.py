@@ -1,0 +1,30 @@
+"""Registers the built-in components. Names only: nothing heavy is imported here."""
+
+from ..hookspecs import hookimpl
+
+_C = "perceiver_core.config"
+
+
+@hookimpl
+def perceiver_register_components(registry) -> None:
+    add = registry.add
+    add("position", "fourier", factory="perceiver_core.positions.fourier:FourierPositionEncoding",
+        config=f"{_C}.positions:FourierPositionConfig",
+        description="Fourier features of grid or explicit positions (DeepMind's formula), concatenated")
+    add("position", "learned", factory="perceiver_core.positions.learned:LearnedPositionEncoding",
+        config=f"{_C}.positions:LearnedPositionConfig",
+        description="a trainable vector per input element, concatenated")
+    add("position", "none", factory="perceiver_core.positions.none:NoPositionEncoding",
+        config=f"{_C}.positions:NoPositionConfig", description="no position features")
+    add("encoder", "perceiver", factory="perceiver_core.encoders.perceiver:PerceiverEncoder",
+        config=f"{_C}.encoders:PerceiverEncoderConfig",
+        description="learned latents, repeated cross-attends and latent self-attention blocks (Perceiver, IO)")
+    add("decoder", "classification", factory="perceiver_core.decoders.classification:ClassificationDecoder",
+        config=f"{_C}.decoders:ClassificationDecoderConfig",
+        description="learned query cross-attends to the latents, then a linear layer (Perceiver IO)")
+    add("decoder", "pooled", factory="perceiver_core.decoders.pooled:PooledDecoder",
+        config=f"{_C}.decoders:PooledDecoderConfig",
+        description="mean of the latents, LayerNorm, linear layer (original Perceiver)")
+    add("task", "classification", factory="perceiver_core.tasks.classification:ClassificationTask",
+        config=f"{_C}.tasks:ClassificationTaskConfig",
+        description="cross-entropy with label smoothing; accuracy")

@@ -1,0 +1,24 @@
+"""Configs of the built-in position encodings."""
+
+from pydantic import Field
+
+from .base import ComponentConfig
+
+
+class FourierPositionConfig(ComponentConfig):
+    num_bands: int = Field(64, ge=1, description="K: frequency bands per input dimension")
+    max_resolution: tuple[int, ...] | None = Field(
+        None, description="highest resolution per dimension; frequencies run linearly from 1 to max_resolution/2 "
+                          "(default: the input's index shape)")
+    concat_pos: bool = Field(True, description="also emit the raw positions in [-1, 1]")
+    sine_only: bool = Field(False, description="drop the cosine features")
+
+
+class LearnedPositionConfig(ComponentConfig):
+    num_channels: int = Field(64, ge=1, description="channels of the learned position embedding")
+    init_scale: float = Field(0.02, gt=0, description="std of the truncated-normal initialisation")
+
+
+class NoPositionConfig(ComponentConfig):
+    """No position features (for inputs whose order carries no meaning, or when the preprocessor adds them)."""
+

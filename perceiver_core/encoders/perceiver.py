@@ -1,0 +1,61 @@
+"""The Perceiver encoder: learned latents that cross-attend to the input, then latent self-attention blocks.
+
+Covers the original Perceiver (repeated cross-attends with configurable sharing) and Perceiver IO (one
+cross-attend, one latent block applied num_blocks times). Cost: O(M N) per cross-attend + O(L N^2) for the
+latent transformer, so the input size M and the depth L are decoupled.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..byte_array import ByteArray
+from ..config.encoders import PerceiverEncoderConfig
+from ..interfaces import BuildContext, Encoded, Encoder
+from ..modules.attention import CrossAttention, LatentBlock, trunc_normal_
+
+
+def sharing_plan(count: int, share: bool, first_unshared: bool) -> list[int]:
+    """Which unique module serves each of `count` uses: e.g. (4, True, True) -> [0, 1, 1, 1]."""
+    if not share:
+        return list(range(count))
+    if first_unshared and count > 1:
+        return [0] + [1] * (count - 1)
+    return [0] * count
+
+
+class PerceiverEncoder(Encoder):
+    def __init__(self, config: PerceiverEncoderConfig, context: BuildContext):
+        super().__init__()
+        c = config
+        in_channels = context.require("input_channels", "the perceiver encoder")
+        self.config = c
+        self.num_latents, self.latent_channels = c.num_latents, c.latent_channels
+        self.latents = nn.Parameter(torch.empty(c.num_latents, c.latent_channels))  # [N, D]
+        trunc_normal_(self.latents, std=0.02)
+
+        qk = c.cross_attend_qk_channels or (in_channels if c.cross_attention_shape_for_attn == "kv"
+                                            else c.latent_channels)
+        self.cross_plan = sharing_plan(c.num_cross_attends, c.share_cross_attends, c.first_cross_attend_unshared)
+        self.cross_attends = nn.ModuleList(
+            CrossAttention(c.latent_channels, in_channels, num_heads=c.cross_attend_heads, qk_channels=qk,
+                           v_channels=c.cross_attend_v_channels, widening=c.cross_attend_widening,
+                           dropout=c.dropout, use_query_residual=c.use_query_residual, act=c.activation)
+            for _ in range(max(self.cross_plan) + 1))
+        self.block_plan = sharing_plan(c.num_blocks, c.share_blocks, c.first_block_unshared)
+        self.blocks = nn.ModuleList(
+            LatentBlock(c.self_attends_per_block, c.latent_channels, num_heads=c.self_attend_heads,
+                        qk_channels=c.self_attend_qk_channels, v_channels=c.self_attend_v_channels,
+                        widening=c.self_attend_widening, dropout=c.dropout, act=c.activation)
+            for _ in range(max(self.block_plan) + 1))
+        context.latent_channels, context.num_latents = c.latent_channels, c.num_latents
+
+    def forward(self, byte_array: ByteArray) -> Encoded:
+        x, mask = byte_array.data, byte_array.mask  # [B, M, C], [B, M]
+        latents = self.latents.unsqueeze(0).expand(x.shape[0], -1, -1)  # [B, N, D]
+        for i, block_index in enumerate(self.block_plan):
+            if i < len(self.cross_plan):
+                latents = self.cross_attends[self.cross_plan[i]](latents, x, mask)  # [B, N, D]
+            latents = self.blocks[block_index](latents)  # [B, N, D]
+        return Encoded(latents=latents, inputs=byte_array)

@@ -1,0 +1,47 @@
+"""Exceptions the framework raises on purpose.
+
+`UserError` is anything the user can fix (a bad registry file, a missing plugin, a malformed tensor or
+checkpoint). The CLI turns it into one line on stderr and exit code 2; a traceback is only ever shown for a bug.
+"""
+
+from __future__ import annotations
+
+
+class UserError(Exception):
+    """An error caused by input the user controls; its message says what was wrong and how to fix it."""
+
+
+class RegistryError(UserError):
+    """A registry file (or a `--set` override) is invalid.
+
+    The message starts with `file:line: key.path:` whenever the location is known.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None, key: str | None = None):
+        self.file, self.line, self.key, self.reason = file, line, key, message
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        if key:
+            where += f"{key}: "
+        super().__init__(where + message)
+
+
+class PluginError(UserError):
+    """A plugin failed to load or register (raised only in strict mode; otherwise it is reported)."""
+
+
+class MissingComponentError(UserError):
+    """A pipeline names a component that no installed plugin registers."""
+
+
+class CheckpointError(UserError):
+    """A checkpoint file is missing, truncated, or not one of ours."""
+
+
+class ByteArrayError(UserError, ValueError):
+    """A tensor handed to the model does not satisfy the ByteArray contract."""
+
+
+class BackendError(UserError):
+    """A requested hardware backend is not installed or not usable on this machine."""

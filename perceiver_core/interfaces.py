@@ -1,0 +1,206 @@
+"""The interfaces a component implements. Read this file and `hookspecs.py` to know the extension surface.
+
+Data flow (shapes for one batch):
+
+    raw example --Preprocessor.prepare--> tensors --collate--> batch
+    batch --Preprocessor.forward--> ByteArray data [B, M, C]
+          --PositionEncoding--> [B|1, M, P], concatenated: [B, M, C+P]
+          --Encoder--> Encoded.latents [B, N, D]
+          --Decoder--> outputs [B, O, K]
+          --Task--> loss, metrics, predictions
+
+Every component is built by a factory `factory(config, context)` from its validated pydantic config and the
+`BuildContext`, which carries what earlier components determined (channels, index shape, outputs).
+"""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import torch
+from torch import nn
+
+from .byte_array import ByteArray
+
+
+@dataclass
+class BuildContext:
+    """What a factory may know when it builds its component, filled in pipeline order.
+
+    dataset: facts about the raw examples (e.g. "image_shape": (H, W, C), "num_classes": 10).
+    index_shape / input_channels: of one example's byte array, set by the preprocessor.
+    position_channels: P, set by the position encoding. latent_channels / num_latents: set by the encoder.
+    num_outputs: K, set by the task (e.g. the number of classes).
+    """
+
+    dataset: dict[str, Any] = field(default_factory=dict)
+    index_shape: tuple[int, ...] | None = None
+    input_channels: int | None = None
+    position_channels: int | None = None
+    latent_channels: int | None = None
+    num_latents: int | None = None
+    num_outputs: int | None = None
+
+    def require(self, name: str, who: str):
+        value = getattr(self, name)
+        if value is None:
+            raise ValueError(f"{who} needs {name}, which no earlier component of the pipeline provided")
+        return value
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> "BuildContext":
+        ctx = cls(**data)
+        if ctx.index_shape is not None:
+            ctx.index_shape = tuple(ctx.index_shape)
+        return ctx
+
+
+class Preprocessor(nn.Module, abc.ABC):
+    """Raw examples -> ByteArray, in two halves.
+
+    `prepare(example)` has no parameters and runs in data workers (decode, patching, normalisation); it must be
+    picklable and deterministic given its inputs. `forward(batch)` is the learned part (conv, linear, embeddings;
+    may be the identity) and returns the ByteArray the encoder sees.
+    """
+
+    output_channels: int
+    index_shape: tuple[int, ...]
+
+    @abc.abstractmethod
+    def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
+        """One raw example -> a dict of tensors (and Python numbers) that the default collate can stack."""
+
+    @abc.abstractmethod
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
+        """A collated batch -> ByteArray data [B, M, C]."""
+
+    def augment(self, example: Mapping[str, Any], generator: torch.Generator) -> Mapping[str, Any]:
+        """Randomly transform a raw training example (identity by default); draw only from `generator`."""
+        return example
+
+    def read_input(self, path: str) -> dict[str, Any]:
+        """Read one raw example from a file for `perceiver predict` (override per modality)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot read input files")
+
+
+class PositionEncoding(nn.Module, abc.ABC):
+    """ByteArray -> position features [B|1, M, P] that the pipeline concatenates to the data."""
+
+    @abc.abstractmethod
+    def num_channels(self, index_dims: int) -> int:
+        """P for inputs with `index_dims` dimensions: known before the first batch."""
+
+    @abc.abstractmethod
+    def forward(self, byte_array: ByteArray) -> torch.Tensor | None:
+        """[B|1, M, P] features, or None when there are none."""
+
+
+@dataclass
+class Encoded:
+    """What an encoder hands to a decoder: latents [B, N, D] plus what some decoders need.
+
+    levels: per-level outputs (HiP skip connections); inputs: the byte array (queries built from inputs).
+    """
+
+    latents: torch.Tensor
+    inputs: ByteArray | None = None
+    levels: list[torch.Tensor] = field(default_factory=list)
+
+
+class Encoder(nn.Module, abc.ABC):
+    latent_channels: int
+    num_latents: int
+
+    @abc.abstractmethod
+    def forward(self, byte_array: ByteArray) -> Encoded:
+        """ByteArray [B, M, C] -> Encoded with latents [B, N, D]."""
+
+
+class QueryBuilder(nn.Module, abc.ABC):
+    """Builds decoder queries [B, O, E] (and an optional mask [B, O]) from the input and the latents."""
+
+    num_channels: int
+
+    @abc.abstractmethod
+    def forward(self, byte_array: ByteArray, encoded: Encoded) -> tuple[torch.Tensor, torch.Tensor | None]:
+        ...
+
+
+class Decoder(nn.Module, abc.ABC):
+    @abc.abstractmethod
+    def forward(self, encoded: Encoded, byte_array: ByteArray) -> torch.Tensor:
+        """Latents -> outputs [B, O, K]."""
+
+
+class Task(nn.Module, abc.ABC):
+    """Loss, metrics and postprocessing for one kind of output."""
+
+    num_outputs: int
+    #: batch keys the task reads (targets); the data pipeline keeps them
+    target_keys: Sequence[str] = ()
+
+    @abc.abstractmethod
+    def loss(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Scalar training loss."""
+
+    @abc.abstractmethod
+    def metrics(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, int]]:
+        """Per-batch (sum, count) pairs; the caller averages them over an epoch (loss included)."""
+
+    @abc.abstractmethod
+    def postprocess(self, outputs: torch.Tensor) -> list[Any]:
+        """Outputs [B, O, K] -> one prediction per example (labels, bytes, images)."""
+
+
+class Dataset(abc.ABC):
+    """A named source of raw examples with splits; `examples(split)` supports len() and indexing."""
+
+    splits: Sequence[str] = ("train", "test")
+
+    @abc.abstractmethod
+    def info(self) -> dict[str, Any]:
+        """Facts about the examples (e.g. "image_shape", "num_classes"), known without loading them all."""
+
+    @abc.abstractmethod
+    def examples(self, split: str) -> Sequence[Mapping[str, Any]]:
+        ...
+
+
+class Backend(abc.ABC):
+    """A hardware target. `available()` must be cheap and never raise: it returns (ok, reason)."""
+
+    name: str
+    distributed_backend: str = "gloo"
+
+    @abc.abstractmethod
+    def available(self) -> tuple[bool, str]:
+        ...
+
+    @abc.abstractmethod
+    def device(self) -> torch.device:
+        ...
+
+    def autocast_dtype(self, precision: str) -> torch.dtype | None:
+        """The autocast dtype for a requested precision ("auto", "fp32", "bf16", "fp16"); None = no autocast."""
+        return {"fp32": None, "auto": None, "bf16": torch.bfloat16, "fp16": torch.float16}[precision]
+
+    def setup(self) -> None:
+        """Called once before training or inference (threads, kernel flags)."""
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (for timing)."""
+
+    def memory_stats(self) -> dict[str, int]:
+        """Peak and current memory in bytes, where the device reports them."""
+        return {}
+
+    def should_compile(self, requested: bool) -> bool:
+        return requested
+
+    def pin_memory(self) -> bool:
+        return False

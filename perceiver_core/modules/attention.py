@@ -1,0 +1,136 @@
+"""Attention blocks with the semantics of DeepMind's perceiver.py.
+
+- `MultiHeadAttention`: separate qk and v channels, an output projection, scaled dot-product attention through
+  `torch.nn.functional.scaled_dot_product_attention` (which picks a fused kernel where one applies).
+- `CrossAttention`: pre-LayerNorm on queries and keys/values, optional query residual, then an MLP.
+- `SelfAttention`: pre-LayerNorm, residual attention, residual MLP.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class SquaredReLU(nn.Module):
+    """relu(x)^2, HiP's MLP non-linearity."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.square(F.relu(x))
+
+
+def activation(name: str) -> nn.Module:
+    if name == "gelu":
+        return nn.GELU()
+    if name == "squared_relu":
+        return SquaredReLU()
+    raise ValueError(f"unknown activation {name!r}; use 'gelu' or 'squared_relu'")
+
+
+class MLP(nn.Module):
+    """Linear(C -> wC), non-linearity, Linear(wC -> C), dropout."""
+
+    def __init__(self, channels: int, widening: int = 1, dropout: float = 0.0, act: str = "gelu"):
+        super().__init__()
+        self.fc1 = nn.Linear(channels, channels * widening)
+        self.act = activation(act)
+        self.fc2 = nn.Linear(channels * widening, channels)
+        self.dropout = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.fc2(self.act(self.fc1(x))))
+
+
+class MultiHeadAttention(nn.Module):
+    """Queries [B, N, Cq] attend to keys/values [B, M, Ckv] -> [B, N, out_channels]."""
+
+    def __init__(self, q_channels: int, kv_channels: int, *, num_heads: int = 1, qk_channels: int | None = None,
+                 v_channels: int | None = None, out_channels: int | None = None, dropout: float = 0.0):
+        super().__init__()
+        qk_channels = qk_channels or q_channels
+        v_channels = v_channels or qk_channels
+        out_channels = out_channels or v_channels
+        if qk_channels % num_heads or v_channels % num_heads:
+            raise ValueError(f"qk_channels ({qk_channels}) and v_channels ({v_channels}) must be divisible by "
+                             f"num_heads ({num_heads})")
+        self.num_heads = num_heads
+        self.qk_channels, self.v_channels = qk_channels, v_channels
+        self.q_proj = nn.Linear(q_channels, qk_channels)
+        self.k_proj = nn.Linear(kv_channels, qk_channels)
+        self.v_proj = nn.Linear(kv_channels, v_channels)
+        self.o_proj = nn.Linear(v_channels, out_channels)
+        self.dropout = dropout
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        b, n, _ = q.shape
+        m = kv.shape[1]
+        h = self.num_heads
+        # [B, N, Cqk] -> [B, H, N, Cqk/H]; [B, M, Cv] -> [B, H, M, Cv/H]
+        qh = self.q_proj(q).view(b, n, h, -1).transpose(1, 2)
+        kh = self.k_proj(kv).view(b, m, h, -1).transpose(1, 2)
+        vh = self.v_proj(kv).view(b, m, h, -1).transpose(1, 2)
+        attn_mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, M], True = attend
+        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=attn_mask,
+                                             dropout_p=self.dropout if self.training else 0.0)
+        out = out.transpose(1, 2).reshape(b, n, self.v_channels)  # [B, N, Cv]
+        return self.o_proj(out)  # [B, N, out]
+
+
+class CrossAttention(nn.Module):
+    """LN(q), LN(kv) -> attention -> (+ q) -> + MLP(LN(.)). Output has the query's channels."""
+
+    def __init__(self, q_channels: int, kv_channels: int, *, num_heads: int = 1, qk_channels: int | None = None,
+                 v_channels: int | None = None, widening: int = 1, dropout: float = 0.0,
+                 use_query_residual: bool = True, act: str = "gelu"):
+        super().__init__()
+        self.q_norm = nn.LayerNorm(q_channels)
+        self.kv_norm = nn.LayerNorm(kv_channels)
+        self.attention = MultiHeadAttention(q_channels, kv_channels, num_heads=num_heads, qk_channels=qk_channels,
+                                            v_channels=v_channels, out_channels=q_channels, dropout=dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.mlp_norm = nn.LayerNorm(q_channels)
+        self.mlp = MLP(q_channels, widening, dropout, act)
+        self.use_query_residual = use_query_residual
+
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        attended = self.dropout(self.attention(self.q_norm(q), self.kv_norm(kv), key_mask))  # [B, N, Cq]
+        x = q + attended if self.use_query_residual else attended
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class SelfAttention(nn.Module):
+    """x + attention(LN(x)), then + MLP(LN(.)). [B, N, D] -> [B, N, D]."""
+
+    def __init__(self, channels: int, *, num_heads: int = 8, qk_channels: int | None = None,
+                 v_channels: int | None = None, widening: int = 1, dropout: float = 0.0, act: str = "gelu"):
+        super().__init__()
+        self.norm = nn.LayerNorm(channels)
+        self.attention = MultiHeadAttention(channels, channels, num_heads=num_heads, qk_channels=qk_channels,
+                                            v_channels=v_channels, out_channels=channels, dropout=dropout)
+        self.dropout = nn.Dropout(dropout)
+        self.mlp_norm = nn.LayerNorm(channels)
+        self.mlp = MLP(channels, widening, dropout, act)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+        normed = self.norm(x)
+        x = x + self.dropout(self.attention(normed, normed, key_mask))
+        return x + self.mlp(self.mlp_norm(x))
+
+
+class LatentBlock(nn.Module):
+    """A stack of self-attends applied as one unit (so a block can be shared and reapplied)."""
+
+    def __init__(self, depth: int, channels: int, **kwargs):
+        super().__init__()
+        self.layers = nn.ModuleList(SelfAttention(channels, **kwargs) for _ in range(depth))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+def trunc_normal_(t: torch.Tensor, std: float = 0.02) -> torch.Tensor:
+    """Truncated normal at two standard deviations, as DeepMind and HF initialise latents and queries."""
+    return nn.init.trunc_normal_(t, std=std, a=-2 * std, b=2 * std)

@@ -1,0 +1,1 @@
+"""Built-in position encodings: fourier, learned, none."""

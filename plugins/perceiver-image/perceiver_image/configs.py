@@ -1,0 +1,29 @@
+"""Config models of the image components (pydantic only: importing them does not import torch)."""
+
+from pydantic import Field
+
+from perceiver_core.config import ComponentConfig, DataConfig
+
+
+class _ImageConfig(ComponentConfig):
+    mean: tuple[float, ...] = Field((0.5,), description="per-channel mean subtracted from pixels in [0, 1] "
+                                                        "(one value applies to every channel)")
+    std: tuple[float, ...] = Field((0.5,), description="per-channel standard deviation pixels are divided by")
+    augment_shift: int = Field(0, ge=0, description="training only: shift each image by up to this many pixels "
+                                                    "in each direction (zero fill), seeded per epoch and example")
+
+
+class PixelsConfig(_ImageConfig):
+    permute_seed: int | None = Field(
+        None, description="shuffle the pixels with a fixed permutation from this seed; each pixel keeps its true "
+                          "(x, y) position, so a Perceiver is unaffected while a CNN is not")
+
+
+class PatchesConfig(_ImageConfig):
+    patch_size: int = Field(4, ge=1, description="side of the square patches (space-to-depth block size)")
+    project_to: int | None = Field(None, ge=1, description="project each patch to this many channels (linear)")
+
+
+class DigitsConfig(DataConfig):
+    test_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of the 1,797 images held out as 'test'")
+    split_seed: int = Field(0, description="seed of the fixed, stratified train/test split")

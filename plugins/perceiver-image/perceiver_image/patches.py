@@ -1,0 +1,60 @@
+"""`image.patches`: space-to-depth patches (DeepMind's "patches" preprocessing), optionally projected.
+
+An image [H, W, C] becomes (H/p) x (W/p) elements of p*p*C channels, ordered row-major within each patch.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from perceiver_core import BuildContext, ByteArray, Preprocessor
+
+from .common import ImageAugment, as_image, normaliser, read_image
+from .configs import PatchesConfig
+
+
+def space_to_depth(image: torch.Tensor, p: int) -> torch.Tensor:
+    """[..., H, W, C] -> [..., H/p, W/p, p*p*C]."""
+    *lead, h, w, c = image.shape
+    x = image.reshape(*lead, h // p, p, w // p, p, c)  # [..., H/p, p, W/p, p, C]
+    x = x.movedim(-4, -3)  # [..., H/p, W/p, p, p, C]
+    return x.reshape(*lead, h // p, w // p, p * p * c)
+
+
+class PatchPreprocessor(ImageAugment, Preprocessor):
+    def __init__(self, config: PatchesConfig, context: BuildContext):
+        super().__init__()
+        shape = context.dataset.get("image_shape")
+        if shape is None:
+            raise ValueError("image.patches needs a dataset that reports image_shape (H, W, C)")
+        h, w, c = shape
+        p = config.patch_size
+        if h % p or w % p:
+            raise ValueError(f"patch_size {p} does not divide the image size {h}x{w}")
+        self.patch = p
+        self.image_shape = (h, w, c)
+        self.index_shape = (h // p, w // p)
+        patch_channels = p * p * c
+        self.project = nn.Linear(patch_channels, config.project_to) if config.project_to else nn.Identity()
+        self.output_channels = config.project_to or patch_channels
+        mean, std = normaliser(config.mean, config.std, c)
+        self.augment_shift = config.augment_shift
+        self.mean, self.std = mean, std  # plain CPU tensors: prepare() runs in data workers, not on the device
+
+    def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
+        image = as_image(example["image"])  # [H, W, C]
+        if tuple(image.shape) != self.image_shape:
+            raise ValueError(f"image.patches was built for images of shape {self.image_shape}, got "
+                             f"{tuple(image.shape)}")
+        patches = space_to_depth((image - self.mean) / self.std, self.patch)  # [H/p, W/p, p*p*C]
+        return {"patches": patches.reshape(-1, patches.shape[-1])}  # [M, p*p*C]
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
+        patches = self.project(batch["patches"])  # [B, M, p*p*C] -> [B, M, C']
+        return ByteArray(patches, self.index_shape, modality="image")
+
+    def read_input(self, path: str) -> dict[str, Any]:
+        return read_image(path)

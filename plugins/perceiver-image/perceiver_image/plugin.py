@@ -1,0 +1,16 @@
+"""Hook implementations: names and references only, so listing stays free of torch."""
+
+from perceiver_core import hookimpl
+
+
+@hookimpl
+def perceiver_register_components(registry) -> None:
+    registry.add("preprocessor", "image.pixels", factory="perceiver_image.pixels:PixelPreprocessor",
+                 config="perceiver_image.configs:PixelsConfig",
+                 description="one input element per pixel; optional fixed permutation keeping true positions")
+    registry.add("preprocessor", "image.patches", factory="perceiver_image.patches:PatchPreprocessor",
+                 config="perceiver_image.configs:PatchesConfig",
+                 description="space-to-depth patches, optionally linearly projected")
+    registry.add("dataset", "image.digits", factory="perceiver_image.digits:DigitsDataset",
+                 config="perceiver_image.configs:DigitsConfig",
+                 description="scikit-learn's bundled 8x8 handwritten digits, fixed train/test split (offline)")
