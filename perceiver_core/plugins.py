@@ -182,7 +182,8 @@ def _dist_version(ep: metadata.EntryPoint) -> str:
 
 
 def _short(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".strip()
+    """The exception as one line (reports and CLI errors are one line each)."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
 
 
 _DEFAULT: PluginManager | None = None

@@ -67,7 +67,8 @@ def locate(text: str, path: list[str]) -> int | None:
             candidates = [key_path] + [p for p, _ in _inline_keys(line[m.end():], [*key_path])]
         for cand in candidates:
             n = _common_prefix(cand, path)
-            if n == len(cand) and n > best_len:
+            # the line defines the key itself or an enclosing table ([a.b] also defines a, implicitly)
+            if (n == len(cand) or n == len(path)) and n > best_len:
                 best_len, best_line = n, lineno
     return best_line
 
