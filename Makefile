@@ -1,0 +1,37 @@
+# Set-up and the two commands of the README. Uses the active virtual environment, or creates .venv.
+#   make demo   install core + every first-party plugin, train the digits pipeline, evaluate it
+#   make test   the same install plus test dependencies, then the whole test suite
+# TORCH selects the torch build installed when none is present (e.g. TORCH=torch for the newest release).
+
+ifdef VIRTUAL_ENV
+VENV := $(VIRTUAL_ENV)
+else
+VENV := .venv
+endif
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+TORCH ?= torch==2.13.0
+PLUGINS := $(sort $(wildcard plugins/*/pyproject.toml))
+PLUGIN_DIRS := $(patsubst %/pyproject.toml,%,$(PLUGINS))
+
+.PHONY: demo test install install-test clean
+
+$(PY):
+	python3 -m venv $(VENV)
+
+install: $(PY)
+	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH)"
+	$(PIP) install -e . $(foreach d,$(PLUGIN_DIRS),-e $(d))
+
+install-test: install
+	$(PIP) install -e ".[test]"
+
+demo: install
+	$(VENV)/bin/perceiver train digits --out runs/digits
+	$(VENV)/bin/perceiver evaluate digits --checkpoint runs/digits/model.safetensors
+
+test: install-test
+	$(VENV)/bin/python -m pytest
+
+clean:
+	rm -rf runs .pytest_cache build *.egg-info plugins/*/*.egg-info

@@ -1,0 +1,95 @@
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from perceiver_core import load_registry, train
+
+TINY = Path(__file__).parent / "tiny.toml"
+
+
+def _spec(name="tiny", *overrides):
+    return load_registry([TINY], include_default=False).resolve(name, overrides)
+
+
+def test_resume_continues_exactly(tmp_path):
+    """An interrupted run resumed from its checkpoint ends with the very weights of an uninterrupted one:
+    same batches (loader state), same dropout draws (RNG state), same optimizer moments."""
+    spec = _spec("tiny", "train.max_steps=14", "data.batch_size=200")  # 1,437 / 200 -> 8 steps an epoch
+    full = train(spec, tmp_path / "full", progress=False)
+    part = train(spec, tmp_path / "part", stop_after=5, progress=False)
+    assert part["step"] == 5
+    resumed = train(spec, tmp_path / "part", resume=tmp_path / "part", progress=False)
+    assert resumed["step"] == full["step"] == 14
+    a = load_file(tmp_path / "full" / "model.safetensors")
+    b = load_file(tmp_path / "part" / "model.safetensors")
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+    assert resumed["accuracy"] == full["accuracy"]
+
+
+def test_metrics_lines_and_checkpoint_are_written(tmp_path):
+    result = train(_spec("tiny-perceiver"), tmp_path, progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    train_lines = [r for r in lines if r["split"] == "train"]
+    assert [r["step"] for r in train_lines] == list(range(2, 13, 2))
+    assert all(r["lr"] > 0 and r["loss"] > 0 for r in train_lines)
+    assert lines[-1]["split"] == "test" and lines[-1]["accuracy"] == result["accuracy"]
+    assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "trainer_state.safetensors").is_file()
+    assert json.loads((tmp_path / "pipeline.json").read_text())["train"]["optimizer"] == "lamb"
+
+
+def test_a_short_run_learns(tmp_path):
+    result = train(_spec("tiny", "train.max_steps=250", "encoder.dropout=0.0"), tmp_path, progress=False)
+    lines = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in lines if r["split"] == "train"]
+    assert sum(losses[-10:]) / 10 < 0.6 * sum(losses[:10]) / 10, losses
+    assert result["accuracy"] > 0.6, result  # chance is 0.1
+
+
+def test_cli_train_evaluate_predict_agree(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli("train", "tiny", "--registry", str(TINY), "--out", str(out), "--max-steps", "40", "--json")
+    assert result.returncode == 0, result.stderr
+    trained = json.loads(result.stdout)
+    ev = cli("evaluate", "tiny", "--registry", str(TINY), "--checkpoint", str(out / "model.safetensors"), "--json")
+    assert ev.returncode == 0, ev.stderr
+    assert json.loads(ev.stdout)["accuracy"] == trained["accuracy"]
+    import numpy as np
+
+    from perceiver_image.digits import DigitsDataset
+    from perceiver_image.configs import DigitsConfig
+
+    example = DigitsDataset(DigitsConfig()).examples("test")[3]
+    np.save(tmp_path / "digit.npy", example["image"])
+    pr = cli("predict", "tiny", "--registry", str(TINY), "--checkpoint", str(out / "model.safetensors"),
+             str(tmp_path / "digit.npy"), "test:3", "--json")
+    assert pr.returncode == 0, pr.stderr
+    rows = json.loads(pr.stdout)
+    assert rows[0]["label"] == rows[1]["label"] and 0 <= rows[0]["label"] <= 9
+    bad = cli("predict", "tiny", "--registry", str(TINY), "--checkpoint", str(out / "model.safetensors"),
+              str(tmp_path / "missing.npy"))
+    assert bad.returncode == 2 and "does not exist" in bad.stderr
+
+
+def test_user_errors_exit_2_without_traceback(cli, tmp_path):
+    for args in (["train", "nope", "--out", str(tmp_path)],
+                 ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "encoder.num_latents=0"],
+                 ["evaluate", "tiny", "--registry", str(TINY), "--checkpoint", str(tmp_path / "none.safetensors")],
+                 ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "backend=tpu"]):
+        result = cli(*args)
+        assert result.returncode == 2, (args, result.stderr)
+        assert result.stderr.startswith("perceiver: error: ") and "Traceback" not in result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", ["digits", "digits-permuted"])
+def test_digits_reaches_97_percent(cli, tmp_path, name):
+    """The README's main job: the shipped pipelines reach >= 97% test accuracy (about 45 s each on 2 cores)."""
+    result = cli("train", name, "--out", str(tmp_path), "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accuracy"] >= 0.97
