@@ -27,7 +27,7 @@ install-test: install
 	$(PIP) install -e ".[test]"
 
 demo: install
-	$(VENV)/bin/perceiver train digits --out runs/digits
+	$(VENV)/bin/perceiver train digits --out runs/digits --overwrite
 	$(VENV)/bin/perceiver evaluate digits --checkpoint runs/digits/model.safetensors
 
 test: install-test

@@ -113,7 +113,8 @@ def cmd_train(args) -> int:
     from .training import train
 
     spec = _spec(args)
-    result = train(spec, args.out, resume=args.resume, stop_after=args.stop_after, progress=not args.no_progress)
+    result = train(spec, args.out, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite,
+                   progress=not args.no_progress)
     summary = ", ".join(f"{k}={v}" for k, v in result.items())
     _emit(args, result, f"trained {spec.name} -> {os.path.join(args.out, 'model.safetensors')}: {summary}")
     return 0
@@ -228,6 +229,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="DIR", help="continue from the checkpoint and trainer state in DIR")
     p.add_argument("--stop-after", type=int, metavar="N", help="stop (with a checkpoint) after step N, as if "
                                                                "interrupted; --resume continues exactly")
+    p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p = add("evaluate", cmd_evaluate, "evaluate a checkpoint on a pipeline's data")
     run_args(p)

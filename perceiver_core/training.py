@@ -134,8 +134,12 @@ class Trainer:
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
 
     # -- loop ----------------------------------------------------------------------------------------------
-    def run(self, *, resume: str | Path | None = None, stop_after: int | None = None) -> dict[str, Any]:
+    def run(self, *, resume: str | Path | None = None, stop_after: int | None = None,
+            overwrite: bool = False) -> dict[str, Any]:
         cfg = self.spec.train
+        if resume is None and not overwrite and (self.out / MODEL_FILE).exists():
+            raise UserError(f"{self.out} already holds a trained model; continue it with --resume {self.out}, "
+                            "choose another --out, or pass --overwrite to replace it")
         self.out.mkdir(parents=True, exist_ok=True)
         if resume is not None:
             self.restore(resume)
@@ -210,7 +214,10 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None = None, stop_after: int | None = None,
-          progress: bool = True, plugin_manager=None) -> dict[str, Any]:
-    """Train `spec` into `out_dir`; returns the final evaluation metrics plus step, epoch and wall time."""
+          overwrite: bool = False, progress: bool = True, plugin_manager=None) -> dict[str, Any]:
+    """Train `spec` into `out_dir`; returns the final evaluation metrics plus step, epoch and wall time.
+
+    An `out_dir` that already holds a model is refused unless `resume` or `overwrite` is given.
+    """
     trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress)
-    return trainer.run(resume=resume, stop_after=stop_after)
+    return trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)

@@ -5,7 +5,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from perceiver_core import load_registry, train
+from perceiver_core import UserError, load_registry, train
 
 TINY = Path(__file__).parent / "tiny.toml"
 
@@ -21,6 +21,8 @@ def test_resume_continues_exactly(tmp_path):
     full = train(spec, tmp_path / "full", progress=False)
     part = train(spec, tmp_path / "part", stop_after=5, progress=False)
     assert part["step"] == 5
+    with pytest.raises(UserError, match="already holds a trained model; continue it with --resume"):
+        train(spec, tmp_path / "part", progress=False)
     resumed = train(spec, tmp_path / "part", resume=tmp_path / "part", progress=False)
     assert resumed["step"] == full["step"] == 14
     a = load_file(tmp_path / "full" / "model.safetensors")
