@@ -190,6 +190,19 @@ def _read_input(model, args, item: str):
         raise UserError(str(exc)) from None
 
 
+# -- plugin authors (handlers live in their own modules, imported only when run) --------------------------------
+def cmd_plugins_check(args) -> int:
+    from .plugin_check import run_check
+
+    return run_check(args)
+
+
+def cmd_plugin_new(args) -> int:
+    from .scaffold import cmd_plugin_new as run
+
+    return run(args)
+
+
 # -- parser ------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from .version import __version__
@@ -207,7 +220,23 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(fn=fn)
         return p
 
-    add("plugins", cmd_plugins, "list installed plugins, their components and any problems")
+    p = add("plugins", cmd_plugins, "list installed plugins, their components and any problems")
+    check_help = "check installed plugin distributions: entry points, core API version, hooks, config models"
+    p = p.add_subparsers(dest="plugins_command", metavar="SUBCOMMAND").add_parser(
+        "check", help=check_help, description=check_help)
+    p.add_argument("distributions", nargs="+", metavar="DIST", help="distribution name, e.g. perceiver-image")
+    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print JSON for machines")
+    p.set_defaults(fn=cmd_plugins_check)
+    new_help = "scaffold a plugin distribution (pyproject, package, conformance tests, README, registry snippet)"
+    p = sub.add_parser("plugin", help="plugin author tools (plugin new NAME)").add_subparsers(
+        dest="plugin_command", required=True, metavar="SUBCOMMAND").add_parser(
+        "new", help=new_help, description=new_help)
+    p.add_argument("name", metavar="NAME", help="short lowercase name, e.g. wave -> perceiver-wave")
+    p.add_argument("--path", default=".", metavar="DIR", help="create DIR/perceiver-NAME (default: here)")
+    p.add_argument("--kind", choices=["modality", "backend"], default="modality",
+                   help="modality: preprocessor + positions + toy dataset; backend: a hardware backend")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(fn=cmd_plugin_new)
     p = add("components", cmd_components, "list registered components")
     p.add_argument("--kind", choices=["preprocessor", "position", "encoder", "decoder", "task", "dataset"])
     add("backends", cmd_backends, "list installed hardware backends and whether each is usable here")
