@@ -115,6 +115,8 @@ def cmd_train(args) -> int:
     spec = _spec(args)
     result = train(spec, args.out, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite,
                    progress=not args.no_progress)
+    if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
+        return 0
     summary = ", ".join(f"{k}={v}" for k, v in result.items())
     _emit(args, result, f"trained {spec.name} -> {os.path.join(args.out, 'model.safetensors')}: {summary}")
     return 0

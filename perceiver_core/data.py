@@ -21,9 +21,11 @@ class EpochSampler(nodes.BaseNode[tuple[int, int]]):
 
     EPOCH, OFFSET = "epoch", "offset"
 
-    def __init__(self, n: int, *, shuffle: bool, seed: int):
+    def __init__(self, n: int, *, shuffle: bool, seed: int, rank: int = 0, world_size: int = 1):
         super().__init__()
-        self.n, self.shuffle, self.seed = n, shuffle, seed
+        self.total, self.shuffle, self.seed = n, shuffle, seed
+        self.rank, self.world_size = rank, world_size
+        self.n = n // world_size  # every process sees the same number of examples; the remainder is skipped
         self.epoch, self.offset = -1, 0
         self._order: list[int] = []
 
@@ -35,9 +37,12 @@ class EpochSampler(nodes.BaseNode[tuple[int, int]]):
             self.epoch, self.offset = self.epoch + 1, 0
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
-            self._order = torch.randperm(self.n, generator=g).tolist()
+            order = torch.randperm(self.total, generator=g).tolist()
         else:
-            self._order = list(range(self.n))
+            order = list(range(self.total))
+        # process r takes elements r, r + W, r + 2W, ...: the first k batches of all processes together are the
+        # first k global batches of a single-process run
+        self._order = order[self.rank::self.world_size][: self.n]
 
     def next(self) -> tuple[int, int]:
         if self.offset >= self.n:
@@ -95,10 +100,10 @@ class _Prepare:
 def make_loader(examples: Sequence[Mapping[str, Any]], prepare: Callable, *, batch_size: int,
                 shuffle: bool = False, seed: int = 0, num_workers: int = 0, drop_last: bool = False,
                 target_keys: Sequence[str] = (), pin_memory: bool = False, prefetch: int = 2,
-                augment: Callable | None = None) -> nodes.Loader:
+                augment: Callable | None = None, rank: int = 0, world_size: int = 1) -> nodes.Loader:
     """A resumable loader over an indexable split; iterate it once per epoch. `augment(example, generator)`
     runs before `prepare` (training only)."""
-    node: nodes.BaseNode = EpochSampler(len(examples), shuffle=shuffle, seed=seed)
+    node: nodes.BaseNode = EpochSampler(len(examples), shuffle=shuffle, seed=seed, rank=rank, world_size=world_size)
     fn = _Prepare(examples, prepare, target_keys, augment, seed)
     if num_workers > 0:
         node = nodes.ParallelMapper(node, fn, num_workers=num_workers, method="thread", in_order=True)

@@ -16,6 +16,7 @@ import torch
 from .backends import select_backend
 from .checkpoint import TRAINER_FORMAT, atomic_save, read_safetensors, save_checkpoint
 from .data import make_loader, to_device
+from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
 from .errors import CheckpointError, UserError
 from .interfaces import Backend, BuildContext
 from .optim import lr_at, make_optimizer
@@ -66,6 +67,7 @@ class Trainer:
         cfg = spec.train
         self.backend = select_backend(spec.backend, self.pm)
         self.device = self.backend.device()
+        self.dist = init_distributed(self.backend.distributed_backend)
         torch.manual_seed(cfg.seed)
         self.dataset = build_dataset(spec, self.pm)
         for split in (cfg.train_split, cfg.eval_split):
@@ -77,9 +79,9 @@ class Trainer:
         self.train_examples = self.dataset.examples(cfg.train_split)
         self.eval_examples = self.dataset.examples(cfg.eval_split)
         data = spec["data"].config
-        self.batch_size = data.batch_size
+        self.batch_size = split_batch(data.batch_size, self.dist)  # per process
         self.eval_batch_size = data.eval_batch_size or data.batch_size
-        n = len(self.train_examples)
+        n = len(self.train_examples) // self.dist.world_size
         self.steps_per_epoch = n // self.batch_size if data.drop_last else math.ceil(n / self.batch_size)
         if self.steps_per_epoch == 0:
             raise UserError(f"the training split has {n} examples, fewer than one batch of {self.batch_size}")
@@ -89,16 +91,28 @@ class Trainer:
         self.loader = make_loader(self.train_examples, self.model.prepare, batch_size=self.batch_size,
                                   shuffle=data.shuffle, seed=cfg.seed, num_workers=data.num_workers,
                                   drop_last=data.drop_last, target_keys=self.model.task.target_keys,
-                                  pin_memory=self.backend.pin_memory(), augment=self.model.preprocessor.augment)
-        self.forward = torch.compile(self.model) if self.backend.should_compile(cfg.compile) else self.model
+                                  pin_memory=self.backend.pin_memory(), augment=self.model.preprocessor.augment,
+                                  rank=self.dist.rank, world_size=self.dist.world_size)
+        self.forward = self.model
+        if self.dist.enabled:
+            from torch.nn.parallel import DistributedDataParallel
+
+            self.forward = DistributedDataParallel(self.model)  # broadcasts rank 0's initial weights
+            torch.manual_seed(cfg.seed + 7919 * self.dist.rank)  # independent dropout masks per process
+        if self.backend.should_compile(cfg.compile):
+            self.forward = torch.compile(self.forward)
         self.step, self.epoch = 0, 0
 
     # -- state ---------------------------------------------------------------------------------------------
     def save(self, metrics: Mapping[str, Any]) -> None:
+        """Checkpoint and trainer state (every process calls this; rank 0 writes)."""
+        rng_states = gather_rng(self.dist)
+        if not self.dist.is_main:
+            return
         save_checkpoint(self.out / MODEL_FILE, self.model, step=self.step, metrics=metrics,
                         plugins=self.pm.distributions())
         opt = self.optimizer.state_dict()
-        tensors: dict[str, torch.Tensor] = {"rng.torch": torch.get_rng_state()}
+        tensors: dict[str, torch.Tensor] = {f"rng.torch.{r}": state for r, state in enumerate(rng_states)}
         scalars: dict[str, dict[str, float]] = {}
         for index, state in opt["state"].items():
             for key, value in state.items():
@@ -129,7 +143,9 @@ class Trainer:
         for index, values in json.loads(meta["optim_scalars"]).items():
             state.setdefault(int(index), {}).update(values)
         self.optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
-        torch.set_rng_state(tensors["rng.torch"])
+        rng = [key for key in tensors if key.startswith("rng.torch.")]
+        own = f"rng.torch.{self.dist.rank}"
+        torch.set_rng_state(tensors[own if own in tensors else rng[0]])
         self.loader.load_state_dict(json.loads(meta["loader"]))
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
 
@@ -137,15 +153,17 @@ class Trainer:
     def run(self, *, resume: str | Path | None = None, stop_after: int | None = None,
             overwrite: bool = False) -> dict[str, Any]:
         cfg = self.spec.train
-        if resume is None and not overwrite and (self.out / MODEL_FILE).exists():
+        if resume is None and not overwrite and (self.out / MODEL_FILE).exists() and self.dist.is_main:
             raise UserError(f"{self.out} already holds a trained model; continue it with --resume {self.out}, "
                             "choose another --out, or pass --overwrite to replace it")
         self.out.mkdir(parents=True, exist_ok=True)
         if resume is not None:
             self.restore(resume)
-        (self.out / "pipeline.json").write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
-        log = open(self.out / METRICS_FILE, "a" if resume is not None else "w", encoding="utf-8")
-        bar = _progress(self.total_steps, self.step, self.progress)
+        main = self.dist.is_main
+        if main:
+            (self.out / "pipeline.json").write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
+        log = open(self.out / METRICS_FILE, "a" if resume is not None else "w", encoding="utf-8") if main else None
+        bar = _progress(self.total_steps, self.step, self.progress and main)
         metrics: dict[str, Any] = {}
         start = time.perf_counter()
         self.model.train()
@@ -155,7 +173,7 @@ class Trainer:
                     loss = self._train_step(to_device(batch, self.device))
                     self.step += 1
                     bar.update(1)
-                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                    if main and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
                         value = float(loss)
                         if not math.isfinite(value):
                             raise UserError(f"training diverged at step {self.step} (loss {value}); "
@@ -169,7 +187,7 @@ class Trainer:
                 self.epoch = self.step // self.steps_per_epoch
                 done = self.step >= self.total_steps
                 epoch_end = self.step % self.steps_per_epoch == 0
-                if done or (epoch_end and self.epoch % cfg.eval_every == 0):
+                if main and (done or (epoch_end and self.epoch % cfg.eval_every == 0)):
                     metrics = evaluate_model(self.model, self.eval_examples, batch_size=self.eval_batch_size,
                                              backend=self.backend, precision=cfg.precision)
                     metrics = {k: round(v, 6) for k, v in metrics.items()}
@@ -177,11 +195,13 @@ class Trainer:
                                  "seconds": round(time.perf_counter() - start, 3)})
                     bar.set_postfix({cfg.eval_split + "_" + k: f"{v:.4f}" for k, v in metrics.items()})
                 self.save(metrics)
+                barrier(self.dist)  # the others wait while rank 0 evaluates and writes
                 if stop_after is not None and self.step >= stop_after:
                     break
         finally:
             bar.close()
-            log.close()
+            if log is not None:
+                log.close()
         return {**metrics, "step": self.step, "epoch": self.epoch,
                 "train_seconds": round(time.perf_counter() - start, 2)}
 
@@ -220,4 +240,7 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
     An `out_dir` that already holds a model is refused unless `resume` or `overwrite` is given.
     """
     trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress)
-    return trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
+    try:
+        return trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
+    finally:
+        shutdown(trainer.dist)

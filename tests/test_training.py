@@ -95,3 +95,34 @@ def test_digits_reaches_97_percent(cli, tmp_path, name):
     result = cli("train", name, "--out", str(tmp_path), "--json", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["accuracy"] >= 0.97
+
+
+@pytest.mark.slow
+def test_two_process_ddp_matches_one_process(tmp_path):
+    """torchrun with two CPU processes (gloo): each takes half of every global batch, and DDP averages the
+    gradients, so the weights after a few steps equal a single-process run's up to rounding."""
+    import os
+    import subprocess
+    import sys
+
+    common = ["train", "tiny", "--registry", str(TINY), "--no-progress", "--set", "encoder.dropout=0.0",
+              "--max-steps", "6"]
+    single = subprocess.run([sys.executable, "-m", "perceiver_core", *common, "--out", str(tmp_path / "one")],
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stderr
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    ddp = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
+                          "-m", "perceiver_core", *common, "--out", str(tmp_path / "two")],
+                         capture_output=True, text=True, timeout=300, env=env)
+    assert ddp.returncode == 0, ddp.stderr[-3000:]
+    assert ddp.stdout.count("trained tiny") == 1  # only rank 0 reports
+    a = load_file(tmp_path / "one" / "model.safetensors")
+    b = load_file(tmp_path / "two" / "model.safetensors")
+    for key in a:
+        if key.endswith("k_proj.bias"):
+            # softmax ignores a key bias (it adds q.b to every logit of a row): its true gradient is zero, and
+            # Adam turns the rounding noise it gets instead into lr-sized steps, different in every run
+            continue
+        torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
+    lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    assert json.loads(lines[-1])["split"] == "test"
