@@ -17,7 +17,8 @@ import pytest
 
 def fail(message: str):
     """Fail the current conformance check with one precise line (no traceback noise)."""
-    pytest.fail(message, pytrace=False)
+    # `from None`: a failure reported from an `except` block shows only this line, not the chained traceback
+    raise pytest.fail.Exception(message, pytrace=False) from None
 
 
 def assert_same(a: Any, b: Any, where: str) -> None:
@@ -86,6 +87,16 @@ def safetensors_round_trip(state: Mapping[str, Any], what: str) -> dict[str, Any
     return loaded
 
 
+def _version(distribution: str | None) -> str:
+    """The installed version of a distribution, or "checkout" (the plugin is tested from its source tree)."""
+    from importlib import metadata
+
+    try:
+        return metadata.version(distribution) if distribution else "checkout"
+    except metadata.PackageNotFoundError:
+        return "checkout"
+
+
 class PluginChecks:
     """What every suite checks about the plugin object: it imports, its hooks are valid, it registers the
     component without clashing with the built-in ones, and (when `distribution` is set) its entry points."""
@@ -122,9 +133,10 @@ class PluginChecks:
         pm = PluginManager(autoload=False, strict=True)
         if pm.pm.is_registered(plugin):  # the built-in plugin is already there
             return pm
+        name = getattr(plugin, "__name__", type(plugin).__name__)
         try:
-            pm.register(plugin, name=self.component or "plugin-under-test",
-                        distribution=self.distribution or "plugin-under-test", version="test")
+            pm.register(plugin, name=name, distribution=self.distribution or "source",
+                        version=_version(self.distribution))
         except PluginError as exc:
             fail(str(exc))
         return pm

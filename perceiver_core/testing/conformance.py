@@ -228,6 +228,9 @@ class EncoderConformance(_ArraySuite):
         if (context.num_latents, context.latent_channels) != (module.num_latents, module.latent_channels):
             fail("context.num_latents/latent_channels disagree with the encoder's attributes")
         _check_finite_float(out.latents, "Encoded.latents")
+        if out.latents.dtype != torch.float32:
+            fail(f"Encoded.latents is {out.latents.dtype} for float32 input; keep the input's dtype (autocast "
+                 "chooses lower precision, not the module)")
 
     def test_gradients_reach_every_parameter(self):
         module = self.build().train()
@@ -277,6 +280,8 @@ class DecoderConformance(_ArraySuite):
         if out.dim() != 3 or out.shape[0] != self.batch_size or out.shape[2] != self.num_outputs:
             fail(f"decoder output is {list(out.shape)}, expected [B, O, K] with B={self.batch_size}, "
                  f"K=num_outputs={self.num_outputs}")
+        if out.dtype != torch.float32:
+            fail(f"decoder output is {out.dtype} for float32 latents; keep the input's dtype")
         if self.expected_queries is not None and out.shape[1] != self.expected_queries:
             fail(f"decoder output has O={out.shape[1]} queries, expected {self.expected_queries}")
 
@@ -470,6 +475,9 @@ class BackendConformance(PluginChecks):
             fail("should_compile(False) must be False: the backend may refuse compilation, never force it")
         if not isinstance(backend.pin_memory(), bool):
             fail(f"pin_memory() must return a bool, got {backend.pin_memory()!r}")
+        options = backend.compile_options() if hasattr(backend, "compile_options") else {}
+        if not isinstance(options, Mapping):
+            fail(f"compile_options() must return a dict of torch.compile keyword arguments, got {options!r}")
         stats = backend.memory_stats()
         if not isinstance(stats, Mapping) or not all(isinstance(k, str) and isinstance(v, int) for k, v in stats.items()):
             fail(f"memory_stats() must return a dict of str -> int bytes, got {stats!r}")
