@@ -210,6 +210,29 @@ def test_conformance_suite_fails_precisely_for_broken_plugin(name, broken_site, 
         assert fragment in message, message
 
 
+def test_hook_signature_and_missing_marker_are_named():
+    class BadSignature:
+        @staticmethod
+        @hookspecs.hookimpl
+        def perceiver_register_components(registry, device):
+            pass
+
+    class Undecorated:
+        @staticmethod
+        def perceiver_register_backends(registry):
+            registry.add_backend("kit", factory="perceiver_cpu.backend:CpuBackend")
+
+    suite = type("S", (BackendConformance,), {"plugin": BadSignature, "component": "kit"})()
+    with pytest.raises(Failed) as info:
+        suite.test_hooks_pass_check_pending()
+    message = str(info.value)
+    assert "BadSignature: invalid hook:" in message and "{'device'}" in message and "\n" not in message
+    suite = type("S", (BackendConformance,), {"plugin": Undecorated, "component": "kit"})()
+    with pytest.raises(Failed, match="Undecorated.perceiver_register_backends is not decorated with "
+                                     "@perceiver_core.hookimpl, so it is never called"):
+        suite.test_hooks_pass_check_pending()
+
+
 # -- suites catch broken components, not only broken plugins ------------------------------------------------------
 def test_position_suite_names_a_wrong_output_shape(plugin_manager):
     from perceiver_core.interfaces import PositionEncoding
