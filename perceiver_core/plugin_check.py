@@ -16,6 +16,7 @@ Nothing here runs a model. The functions are also used by the conformance suites
 
 from __future__ import annotations
 
+import functools
 import json
 import subprocess
 import sys
@@ -129,13 +130,16 @@ def config_model_problems(config_ref: Any, label: str) -> tuple[list[str], list[
 
 def modules_importing_torch(modules: list[str]) -> dict[str, bool]:
     """For each module, whether importing it alone (in a fresh interpreter) imports torch."""
+    return {module: _imports_torch(module) for module in dict.fromkeys(modules)}
+
+
+@functools.lru_cache(maxsize=None)
+def _imports_torch(module: str) -> bool:
+    # cached: a test session runs many suites against the same config modules, each probe costs an interpreter
     code = ("import importlib, json, sys\nm = sys.argv[1]\nimportlib.import_module(m)\n"
             "print(json.dumps('torch' in sys.modules))")
-    out = {}
-    for module in dict.fromkeys(modules):
-        proc = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=120)
-        out[module] = proc.returncode == 0 and proc.stdout.strip().endswith("true")
-    return out
+    proc = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=120)
+    return proc.returncode == 0 and proc.stdout.strip().endswith("true")
 
 
 def api_problems(dist: metadata.Distribution, names: list[str]) -> dict[str, str]:
@@ -181,6 +185,8 @@ def check_distribution(name: str, *, check_torch_imports: bool = True) -> CheckR
                                f"distributions: {', '.join(known) or 'none'} (pip install it first)")
         return result
     result.distribution, result.version = dist.metadata["Name"] or name, dist.version
+    if result.distribution == "perceiver-core":
+        return _check_builtin(result, check_torch_imports)
     eps = sorted((ep for ep in dist.entry_points if ep.group == ENTRY_POINT_GROUP), key=lambda e: e.name)
     result.entry_points = [{"name": ep.name, "value": ep.value} for ep in eps]
     if not eps:
@@ -220,6 +226,24 @@ def check_distribution(name: str, *, check_torch_imports: bool = True) -> CheckR
         result.components += report.components
         result.backends += report.backends
 
+    _check_components(pm, result, check_torch_imports)
+    return result
+
+
+def _check_builtin(result: CheckResult, check_torch_imports: bool) -> CheckResult:
+    """The core has no entry point: its built-in plugin is registered directly. Check it the same way."""
+    import importlib
+
+    from .plugins import BUILTIN_PLUGINS
+
+    pm = PluginManager(autoload=False, strict=False)
+    for module_name in BUILTIN_PLUGINS:
+        result.entry_points.append({"name": "builtin", "value": module_name})
+        result.problems += hook_problems(importlib.import_module(module_name))
+    for report in pm.reports:
+        result.problems += report.errors
+        result.components += report.components
+        result.backends += report.backends
     _check_components(pm, result, check_torch_imports)
     return result
 

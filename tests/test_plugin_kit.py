@@ -176,6 +176,8 @@ def test_plugins_check_passes_for_first_party_plugins(perceiver_cli):
     assert data["ok"] and [r["problems"] for r in data["results"]] == [[], []]
     assert "preprocessor:image.pixels" in data["results"][0]["components"]
     assert data["results"][1]["backends"] == ["cpu"]
+    code, out, _ = perceiver_cli("plugins", "check", "perceiver-core")  # the built-in plugin, checked alike
+    assert code == 0 and out.startswith("perceiver-core ") and "encoder:perceiver" in out, out
 
 
 def _suite(base, name: str, **attrs):
