@@ -167,7 +167,12 @@ class PluginChecks:
         problems = hook_problems(self.plugin_object())
         if problems:
             fail("; ".join(problems))
-        self.plugin_manager().pm.check_pending()
+        import pluggy
+
+        try:
+            self.plugin_manager().pm.check_pending()
+        except pluggy.PluginValidationError as exc:
+            fail(" ".join(str(exc).split()))
 
     def test_distribution_entry_points(self):
         if not self.distribution:

@@ -4,10 +4,10 @@
 
     class TestWavePreprocessor(PreprocessorConformance):
         plugin = "perceiver_wave.plugin"        # the hook module
-        component = "wave.samples"              # the registered name
+        component = "wave.frames"               # the registered name
         config = {"frame": 4}                   # a valid config table
-        dataset_info = {"length": 64}           # what the dataset's info() reports
-        examples = [{"wave": [0.0] * 64}]       # raw examples, as the dataset yields them
+        dataset_info = {"sequence_length": 64}  # what the dataset's info() reports
+        examples = [{"signal": [0.0] * 64}]     # raw examples, as the dataset yields them
 
 Every suite checks that the plugin's hooks are valid and register the component (pluggy's `check_pending`);
 component suites also check the config model (unknown keys refused, JSON schema, no torch on import). Module
@@ -59,7 +59,12 @@ class _ComponentSuite(PluginChecks, ConfigChecks):
         return obj
 
     def test_builds_on_cpu(self):
-        self.build()
+        obj = self.build()
+        if isinstance(obj, torch.nn.Module):
+            for name, t in list(obj.named_parameters()) + list(obj.named_buffers()):
+                if t.device.type != "cpu":
+                    fail(f"{self.kind} {self.component!r}: {name} is on {t.device} after building on the CPU; "
+                         "the pipeline moves the model to the backend's device, the factory must not")
 
     def generator(self) -> torch.Generator:
         return torch.Generator().manual_seed(self.seed)
