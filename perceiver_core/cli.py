@@ -205,6 +205,12 @@ def cmd_plugin_new(args) -> int:
     return run(args)
 
 
+def cmd_import_hf(args) -> int:
+    from .hf_import import cmd_import_hf as run
+
+    return run(args)
+
+
 # -- parser ------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from .version import __version__
@@ -270,6 +276,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(p)
     p.add_argument("--checkpoint", required=True, metavar="FILE")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p = add("import-hf", cmd_import_hf, "convert a Hugging Face Perceiver checkpoint folder into our checkpoint")
+    p.add_argument("folder", metavar="DIR", help="folder with config.json and model.safetensors (or pytorch_model.bin)")
+    p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")
+    p.add_argument("--image-size", type=int, metavar="N", help="image side the model is built for "
+                                                               "(default: config.json image_size)")
     return parser
 
 

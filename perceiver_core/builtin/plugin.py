@@ -22,6 +22,12 @@ def perceiver_register_components(registry) -> None:
     add("decoder", "classification", factory="perceiver_core.decoders.classification:ClassificationDecoder",
         config=f"{_C}.decoders:ClassificationDecoderConfig",
         description="learned query cross-attends to the latents, then a linear layer (Perceiver IO)")
+    add("decoder", "basic", factory="perceiver_core.decoders.basic:BasicDecoder",
+        config=f"{_C}.decoders:BasicDecoderConfig",
+        description="learned or Fourier output queries cross-attend to the latents (Perceiver IO, HF's basic decoder)")
+    add("dataset", "none", factory="perceiver_core.presets.nodata:NoDataset",
+        config="perceiver_core.presets.config:NoDataConfig",
+        description="no examples, only facts (image shape, classes): for presets and imported checkpoints")
     add("decoder", "pooled", factory="perceiver_core.decoders.pooled:PooledDecoder",
         config=f"{_C}.decoders:PooledDecoderConfig",
         description="mean of the latents, LayerNorm, linear layer (original Perceiver)")

@@ -12,6 +12,7 @@ import math
 from typing import Sequence
 
 import torch
+from torch import nn
 
 from ..byte_array import ByteArray
 from ..config.positions import FourierPositionConfig
@@ -53,10 +54,21 @@ class FourierPositionEncoding(PositionEncoding):
         super().__init__()
         self.config = config
         self._cache: dict[tuple, torch.Tensor] = {}
+        self.projection: nn.Linear | None = None
+        if config.project_to:
+            dims = len(config.max_resolution) if config.max_resolution else len(context.require(
+                "index_shape", "a projected fourier position encoding"))
+            # [.., M, P] -> [.., M, project_to] (HF's positions_projection)
+            self.projection = nn.Linear(fourier_channels(dims, config.num_bands, config.concat_pos,
+                                                         config.sine_only), config.project_to)
 
     def num_channels(self, index_dims: int) -> int:
         c = self.config
-        return fourier_channels(index_dims, c.num_bands, c.concat_pos, c.sine_only)
+        return c.project_to or fourier_channels(index_dims, c.num_bands, c.concat_pos, c.sine_only)
+
+    def forward(self, byte_array: ByteArray) -> torch.Tensor:
+        features = self.features(byte_array)  # [B|1, M, P]
+        return features if self.projection is None else self.projection(features)
 
     def _resolution(self, index_shape: tuple[int, ...], d: int) -> tuple[int, ...]:
         res = self.config.max_resolution or (index_shape if len(index_shape) == d else None)
@@ -64,7 +76,8 @@ class FourierPositionEncoding(PositionEncoding):
             raise ValueError(f"explicit {d}-d positions with index shape {index_shape}: set max_resolution")
         return tuple(res)
 
-    def forward(self, byte_array: ByteArray) -> torch.Tensor:
+    def features(self, byte_array: ByteArray) -> torch.Tensor:
+        """The unprojected features [B|1, M, P]."""
         c = self.config
         device = byte_array.data.device
         if byte_array.positions is not None:

@@ -14,11 +14,12 @@ from perceiver_core.errors import UserError
 def normaliser(mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Broadcastable [C] mean and std, from one value or one per channel."""
     def expand(values, name):
+        # on the CPU even while a model is built under `with torch.device(...)`: prepare() runs in data workers
         if len(values) == 1:
-            return torch.full((channels,), float(values[0]))
+            return torch.full((channels,), float(values[0]), device="cpu")
         if len(values) != channels:
             raise ValueError(f"{name} has {len(values)} values but the images have {channels} channels")
-        return torch.tensor(values, dtype=torch.float32)
+        return torch.tensor(values, dtype=torch.float32, device="cpu")
     std_t = expand(std, "std")
     if bool((std_t <= 0).any()):
         raise ValueError("std must be positive")

@@ -27,3 +27,18 @@ class PatchesConfig(_ImageConfig):
 class DigitsConfig(DataConfig):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of the 1,797 images held out as 'test'")
     split_seed: int = Field(0, description="seed of the fixed, stratified train/test split")
+
+
+class ConvConfig(_ImageConfig):
+    """DeepMind's conv stem as HF implements it: 7x7 stride-2 conv (padding 3, no bias), batch norm, ReLU,
+    3x3 stride-2 max pool without padding: 224x224 -> 55x55 (DeepMind's SAME-padded pool gives 56x56)."""
+
+    out_channels: int = Field(64, ge=1, description="channels of the convolution")
+    use_batchnorm: bool = Field(True, description="batch norm after the convolution")
+
+
+class Conv1x1Config(_ImageConfig):
+    """A 1x1 convolution (a per-pixel linear map), optionally strided."""
+
+    out_channels: int = Field(256, ge=1, description="channels of the convolution")
+    spatial_downsample: int = Field(1, ge=1, description="stride of the convolution")

@@ -1,0 +1,87 @@
+"""`image.conv` and `image.conv1x1`: learned convolutional featurisation of an image (HF's prep_type "conv",
+"conv1x1"). Both take `batch["image"]` [B, C, H, W] (normalised) and give a ByteArray [B, H'W', out_channels].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from perceiver_core import BuildContext, ByteArray, Preprocessor
+
+from .common import ImageAugment, as_image, normaliser, read_image
+from .configs import Conv1x1Config, ConvConfig
+
+
+class _ConvImage(ImageAugment, Preprocessor):
+    """prepare: [H, W, C] -> normalised [C, H, W]; forward: convnet, then channels last and flattened."""
+
+    def _setup(self, config, context: BuildContext, who: str) -> tuple[int, int, int]:
+        shape = context.dataset.get("image_shape")
+        if shape is None:
+            raise ValueError(f"{who} needs a dataset that reports image_shape (H, W, C)")
+        h, w, c = shape
+        self.who = who
+        self.image_shape = (h, w, c)
+        self.mean, self.std = normaliser(config.mean, config.std, c)
+        self.augment_shift = config.augment_shift
+        self.output_channels = config.out_channels
+        return h, w, c
+
+    def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
+        image = as_image(example["image"])  # [H, W, C]
+        if tuple(image.shape) != self.image_shape:
+            raise ValueError(f"{self.who} was built for images of shape {self.image_shape}, got {tuple(image.shape)}")
+        return {"image": ((image - self.mean) / self.std).permute(2, 0, 1).contiguous()}  # [C, H, W]
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
+        image = batch["image"]  # [B, C, H, W]
+        if image.dim() != 4:
+            raise ValueError(f"batch['image'] must be [B, C, H, W], got {list(image.shape)}")
+        features = self.convnet(image)  # [B, C', H', W']
+        shape = tuple(features.shape[2:])
+        data = features.permute(0, 2, 3, 1).reshape(features.shape[0], -1, features.shape[1])  # [B, H'W', C']
+        return ByteArray(data, shape, modality="image")
+
+    def read_input(self, path: str) -> dict[str, Any]:
+        return read_image(path)
+
+
+class ConvDownsample(nn.Module):
+    """[B, C, H, W] -> [B, C', floor((ceil(H/2) - 3)/2) + 1, ...]: conv 7x7/2 (pad 3), BN, ReLU, max pool 3x3/2."""
+
+    def __init__(self, in_channels: int, out_channels: int, use_batchnorm: bool = True):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=7, stride=2, padding=3, bias=False)
+        self.batchnorm = nn.BatchNorm2d(out_channels) if use_batchnorm else nn.Identity()
+        self.relu = nn.ReLU()
+        self.max_pool = nn.MaxPool2d(kernel_size=3, stride=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.max_pool(self.relu(self.batchnorm(self.conv(x))))
+
+    @staticmethod
+    def output_size(n: int) -> int:
+        n = (n + 2 * 3 - 7) // 2 + 1  # conv
+        return (n - 3) // 2 + 1  # max pool
+
+
+class ConvPreprocessor(_ConvImage):
+    def __init__(self, config: ConvConfig, context: BuildContext):
+        super().__init__()
+        h, w, c = self._setup(config, context, "image.conv")
+        self.convnet = ConvDownsample(c, config.out_channels, config.use_batchnorm)
+        self.index_shape = (ConvDownsample.output_size(h), ConvDownsample.output_size(w))
+        if min(self.index_shape) < 1:
+            raise ValueError(f"image.conv needs images of at least 5x5 pixels, got {h}x{w}")
+
+
+class Conv1x1Preprocessor(_ConvImage):
+    def __init__(self, config: Conv1x1Config, context: BuildContext):
+        super().__init__()
+        h, w, c = self._setup(config, context, "image.conv1x1")
+        s = config.spatial_downsample
+        self.convnet = nn.Conv2d(c, config.out_channels, kernel_size=1, stride=s)
+        self.index_shape = ((h - 1) // s + 1, (w - 1) // s + 1)

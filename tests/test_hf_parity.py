@@ -1,0 +1,194 @@
+"""Output parity with Hugging Face transformers' Perceiver: small random HF models are saved with
+save_pretrained, converted with `perceiver import-hf`, loaded with `from_checkpoint` and run on the same random
+inputs; logits must agree to 1e-5 relative error in fp32 (padded text batches included).
+
+`python tests/test_hf_parity.py` prints the parity table of docs/parity.md.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+transformers = pytest.importorskip("transformers", reason="parity tests compare against HF transformers, "
+                                                          "which is not installed (pip install transformers)")
+
+from safetensors.torch import load_file, save_file  # noqa: E402
+
+from perceiver_core import from_checkpoint  # noqa: E402
+from perceiver_core.cli import main as cli_main  # noqa: E402
+from perceiver_core.positions.fourier import fourier_features, linear_positions  # noqa: E402
+
+TOLERANCE = 1e-5
+LABELS = {str(i): f"class {i}" for i in range(5)}
+IMAGE = dict(num_latents=8, d_latents=32, num_blocks=2, num_self_attends_per_block=2, num_self_attention_heads=4,
+             num_cross_attention_heads=1, image_size=32, id2label=LABELS, label2id={v: int(k) for k, v in LABELS.items()})
+CASES = {
+    "PerceiverForImageClassificationFourier": IMAGE,
+    "PerceiverForImageClassificationLearned": {**IMAGE, "num_cross_attention_heads": 2, "self_attention_widening_factor": 2},
+    "PerceiverForImageClassificationConvProcessing": {**IMAGE, "cross_attention_widening_factor": 2},
+    "PerceiverForMaskedLM": dict(num_latents=8, d_latents=48, d_model=32, num_blocks=1, num_self_attends_per_block=3,
+                                 num_self_attention_heads=4, num_cross_attention_heads=8, qk_channels=16,
+                                 v_channels=48, max_position_embeddings=16),
+}
+
+
+def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30))
+
+
+def random_hf_model(name: str, folder, seed: int = 0):
+    """An HF model with every weight random (not HF's init: LayerNorms and biases too), saved to `folder`."""
+    torch.manual_seed(seed)
+    model = getattr(transformers, name)(transformers.PerceiverConfig(**CASES[name])).eval()
+    with torch.no_grad():
+        for key, t in model.state_dict().items():
+            if not t.is_floating_point():
+                continue
+            if "running_var" in key:
+                t.copy_(torch.rand_like(t) + 0.5)
+            elif key.endswith("weight") and "norm" in key:
+                t.copy_(1 + 0.2 * torch.randn_like(t))
+            else:
+                t.copy_(0.2 * torch.randn_like(t))
+    model.save_pretrained(folder)
+    return model
+
+
+def import_model(folder, out, capsys=None):
+    assert cli_main(["import-hf", str(folder), "--out", str(out)]) == 0
+    return from_checkpoint(out)
+
+
+def image_parity(name: str, tmp_path) -> float:
+    hf = random_hf_model(name, tmp_path / "hf")
+    ours = import_model(tmp_path / "hf", tmp_path / "ours.safetensors")
+    pixels = torch.randn(3, 3, 32, 32)
+    with torch.no_grad():
+        expected = hf(inputs=pixels).logits  # [B, K]
+        got = ours({"image": pixels})[:, 0]  # [B, 1, K] -> [B, K]
+    assert got.shape == expected.shape
+    return relative_error(got, expected)
+
+
+def mlm_batches() -> list[tuple[torch.Tensor, torch.Tensor]]:
+    g = torch.Generator().manual_seed(1)
+    full = torch.randint(6, 262, (2, 16), generator=g)
+    padded = torch.randint(6, 262, (3, 16), generator=g)
+    mask = torch.arange(16)[None, :] < torch.tensor([16, 9, 4])[:, None]  # [B, L], True = real byte
+    padded[~mask] = 0
+    short = torch.randint(6, 262, (2, 11), generator=g)  # shorter than max_position_embeddings
+    return [(full, torch.ones_like(full, dtype=torch.bool)), (padded, mask),
+            (short, torch.ones_like(short, dtype=torch.bool))]
+
+
+def mlm_parity(tmp_path) -> float:
+    hf = random_hf_model("PerceiverForMaskedLM", tmp_path / "hf")
+    ours = import_model(tmp_path / "hf", tmp_path / "ours.safetensors")
+    worst = 0.0
+    for ids, mask in mlm_batches():
+        with torch.no_grad():
+            expected = hf(inputs=ids, attention_mask=mask.long()).logits  # [B, 16, 262]
+            got = ours({"input_ids": ids, "attention_mask": mask})
+        assert got.shape == expected.shape
+        worst = max(worst, relative_error(got, expected))
+    return worst
+
+
+@pytest.mark.parametrize("name", [n for n in CASES if "Image" in n])
+def test_image_classifier_parity(name, tmp_path):
+    assert image_parity(name, tmp_path) < TOLERANCE
+
+
+def test_masked_lm_parity_with_padding(tmp_path):
+    assert mlm_parity(tmp_path) < TOLERANCE
+
+
+def test_padding_changes_nothing_for_real_bytes(tmp_path):
+    """The mask is honoured: the logits of a padded example equal those of the same bytes without padding."""
+    random_hf_model("PerceiverForMaskedLM", tmp_path / "hf")
+    ours = import_model(tmp_path / "hf", tmp_path / "ours.safetensors")
+    ids = torch.randint(6, 262, (1, 7))
+    padded = torch.cat([ids, torch.zeros(1, 9, dtype=torch.long)], dim=1)
+    mask = torch.arange(16)[None] < 7
+    with torch.no_grad():
+        a = ours({"input_ids": ids, "attention_mask": torch.ones_like(ids, dtype=torch.bool)})
+        b = ours({"input_ids": padded, "attention_mask": mask})
+        c = ours({"input_ids": padded, "attention_mask": torch.ones_like(mask)})
+    assert relative_error(b, a) < TOLERANCE
+    assert relative_error(c, a) > 1e-3  # without the mask the pads are attended: the test can fail
+
+
+def test_fourier_features_equal_hf():
+    from transformers.models.perceiver.modeling_perceiver import PerceiverFourierPositionEncoding
+
+    for shape, bands, res, concat, sine in [((7, 9), 16, (224, 224), True, False), ((55, 55), 64, (56, 56), True, False),
+                                            ((5, 4, 3), 8, (10, 12, 6), False, True)]:
+        theirs = PerceiverFourierPositionEncoding(bands, res, concat_pos=concat, sine_only=sine)(
+            list(shape), 1, device="cpu", dtype=torch.float32)  # [1, M, P] ([M, P] without concat_pos)
+        ours = fourier_features(linear_positions(shape), bands, res, concat_pos=concat, sine_only=sine)[None]
+        assert ours.shape[1:] == theirs.shape[-2:]
+        theirs = theirs.reshape(ours.shape)
+        assert float((ours - theirs).abs().max()) < 1e-6
+
+
+def test_pytorch_bin_weights_only(tmp_path):
+    hf = random_hf_model("PerceiverForImageClassificationFourier", tmp_path / "hf")
+    (tmp_path / "hf" / "model.safetensors").unlink()
+    torch.save(hf.state_dict(), tmp_path / "hf" / "pytorch_model.bin")
+    ours = import_model(tmp_path / "hf", tmp_path / "ours.safetensors")
+    pixels = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert relative_error(ours({"image": pixels})[:, 0], hf(inputs=pixels).logits) < TOLERANCE
+
+
+@pytest.mark.parametrize("edit, message", [("drop", "missing HF weights"), ("extra", "unknown HF weights"),
+                                           ("shape", "wrong shapes")])
+def test_mismatched_checkpoint_is_one_clear_error(tmp_path, capsys, edit, message):
+    random_hf_model("PerceiverForImageClassificationFourier", tmp_path / "hf")
+    path = tmp_path / "hf" / "model.safetensors"
+    state = load_file(str(path))
+    key = "perceiver.encoder.cross_attention.attention.self.query.weight"
+    if edit == "drop":
+        del state[key]
+    elif edit == "extra":
+        state["perceiver.encoder.something_new.weight"] = torch.zeros(2)
+    else:
+        state[key] = state[key][:, :-1].contiguous()
+    save_file(state, str(path), metadata={"format": "pt"})
+    assert cli_main(["import-hf", str(tmp_path / "hf"), "--out", str(tmp_path / "x.safetensors")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()[-1]  # (HF's save_pretrained writes progress bars first)
+    assert err.startswith("perceiver: error:") and message in err
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_unsupported_architecture_is_refused(tmp_path, capsys):
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "perceiver", "architectures": ["PerceiverForOpticalFlow"]}')
+    assert cli_main(["import-hf", str(folder), "--out", str(tmp_path / "x.safetensors")]) == 2
+    assert "PerceiverForOpticalFlow" in capsys.readouterr().err
+
+
+def parity_table(tmp_root) -> list[tuple[str, str, float]]:
+    rows = []
+    for i, name in enumerate(CASES):
+        folder = tmp_root / str(i)
+        folder.mkdir()
+        err = mlm_parity(folder) if name == "PerceiverForMaskedLM" else image_parity(name, folder)
+        cfg = ", ".join(f"{k}={v}" for k, v in CASES[name].items() if k not in ("id2label", "label2id"))
+        rows.append((name, cfg, err))
+    return rows
+
+
+if __name__ == "__main__":  # the parity table of docs/parity.md
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        print("| class | config | max relative error (fp32) |\n|---|---|---|")
+        for name, cfg, err in parity_table(Path(tmp)):
+            print(f"| {name} | {cfg} | {err:.2e} |")
+        assert not math.isnan(err)
