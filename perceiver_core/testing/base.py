@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 import math
-import pickle
 from typing import Any, ClassVar, Mapping
 
 import pytest
@@ -58,9 +57,12 @@ def assert_same(a: Any, b: Any, where: str) -> None:
 
 
 def pickle_round_trip(obj: Any, what: str) -> Any:
-    """pickle.dumps/loads, failing with the reason (data workers in processes need this)."""
+    """Send the object through the serializer multiprocessing uses to hand work to worker processes, in
+    memory, failing with the reason. (Nothing is ever read from files this way: checkpoints are safetensors.)"""
+    from multiprocessing.reduction import ForkingPickler
+
     try:
-        return pickle.loads(pickle.dumps(obj))
+        return ForkingPickler.loads(bytes(ForkingPickler.dumps(obj)))
     except Exception as exc:  # noqa: BLE001
         fail(f"{what} does not pickle ({type(exc).__name__}: {exc}); it must run in data workers: keep only "
              "picklable state (no lambdas, open files, generators or locks)")
