@@ -36,6 +36,7 @@ CASES = {
 
 
 def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
+    ours, theirs = ours.detach(), theirs.detach()
     return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30))
 
 
@@ -192,3 +193,68 @@ if __name__ == "__main__":  # the parity table of docs/parity.md
         for name, cfg, err in parity_table(Path(tmp)):
             print(f"| {name} | {cfg} | {err:.2e} |")
         assert not math.isnan(err)
+
+
+@pytest.mark.parametrize("subsample", [False, True])
+def test_basic_decoder_with_fourier_queries_and_input_equals_hf(subsample):
+    """Our `basic` decoder (Fourier output queries, preprocessed input concatenated, no query residual, final
+    projection; optionally a subset of output points) against HF's PerceiverBasicDecoder with the same weights."""
+    from transformers.models.perceiver.modeling_perceiver import PerceiverBasicDecoder
+
+    from perceiver_core import BuildContext, ByteArray, Encoded
+    from perceiver_core.config.decoders import BasicDecoderConfig
+    from perceiver_core.decoders.basic import BasicDecoder
+    from perceiver_core.hf_import import _CROSS, _layer
+
+    torch.manual_seed(0)
+    b, (h, w), c, d, k, bands = 2, (5, 6), 7, 24, 3, 4
+    fourier = {"num_bands": bands, "max_resolution": (h, w), "concat_pos": True, "sine_only": False}
+    hf_config = transformers.PerceiverConfig(d_latents=d)
+    theirs = PerceiverBasicDecoder(hf_config, output_num_channels=k, position_encoding_type="fourier",
+                                   output_index_dims=(h, w), num_channels=c + 2 * (2 * bands + 1),
+                                   concat_preprocessed_input=True, use_query_residual=False,
+                                   fourier_position_encoding_kwargs=fourier).eval()
+    with torch.no_grad():
+        for t in theirs.parameters():
+            t.copy_(0.3 * torch.randn_like(t))
+    context = BuildContext(index_shape=(h, w), input_channels=c + 9, position_channels=9, latent_channels=d,
+                           num_outputs=k)
+    ours = BasicDecoder(BasicDecoderConfig(query="fourier", output_index_shape=(h, w), num_bands=bands,
+                                           concat_input=True, use_query_residual=False), context).eval()
+    rename = _layer(_CROSS)
+    state = {f"cross_attend.{key}": theirs.state_dict()[f"decoding_cross_attention.{rename(key)}"]
+             for key in ours.cross_attend.state_dict()}
+    state.update({"head.weight": theirs.final_layer.weight, "head.bias": theirs.final_layer.bias})
+    ours.load_state_dict(state, strict=True)
+
+    x = torch.randn(b, h * w, c)  # the preprocessed input without positions
+    latents = torch.randn(b, 4, d)
+    idx = torch.tensor([0, 7, 13, 29]) if subsample else None
+    byte_array = ByteArray(torch.cat([x, torch.randn(b, h * w, 9)], dim=-1), (h, w))
+    with torch.no_grad():
+        query = theirs.decoder_query(torch.empty(b, 1, h, w), inputs_without_pos=x if idx is None else x[:, idx],
+                                     subsampled_points=idx)
+        expected = theirs(query, z=latents).logits  # [B, O, K]
+        got = ours(Encoded(latents=latents), byte_array, output_indices=idx)
+    assert got.shape == expected.shape == (b, h * w if idx is None else 4, k)
+    assert relative_error(got, expected) < TOLERANCE
+
+
+def test_learned_position_interpolation_equals_hf():
+    from transformers.models.perceiver.modeling_perceiver import PerceiverTrainablePositionEncoding
+
+    from perceiver_core import BuildContext, ByteArray
+    from perceiver_core.config.positions import LearnedPositionConfig
+    from perceiver_core.positions.learned import LearnedPositionEncoding
+
+    theirs = PerceiverTrainablePositionEncoding(index_dims=36, num_channels=5)
+    ours = LearnedPositionEncoding(LearnedPositionConfig(num_channels=5, interpolate=True),
+                                   BuildContext(index_shape=(6, 6)))
+    with torch.no_grad():
+        ours.embedding.copy_(theirs.position_embeddings)
+    expected = theirs(1, interpolate_pos_encoding=True, input_size=(9, 11))  # [1, 99, 5]
+    got = ours(ByteArray(torch.zeros(1, 99, 1), (9, 11)))
+    assert relative_error(got, expected) < TOLERANCE
+    strict = LearnedPositionEncoding(LearnedPositionConfig(num_channels=5), BuildContext(index_shape=(6, 6)))
+    with pytest.raises(ValueError, match="interpolate"):
+        strict(ByteArray(torch.zeros(1, 99, 1), (9, 11)))

@@ -32,7 +32,18 @@ class BytesConfig(ComponentConfig):
     learned_positions: bool = Field(True, description="add a learned position embedding (HF); false: none, "
                                                       "e.g. to concatenate Fourier positions instead (position = "
                                                       "{ use = \"fourier\", max_resolution = [max_length] })")
-    init_scale: float = Field(0.02, gt=0, description="std of the embeddings' initialisation")
+    init_scale: float = Field(0.02, gt=0, description="std of the embeddings' initialisation (HF: 0.02; a small "
+                                                      "model trained briefly learns faster with ~1, since the "
+                                                      "output logits are tied to this embedding)")
+    context_kernel: int = Field(1, ge=1, description="odd width of a 1-D convolution mixing each byte's embedding "
+                                                     "with its neighbours' (the text analogue of image.conv); "
+                                                     "1: none (HF)")
+
+    @model_validator(mode="after")
+    def _check_kernel(self):
+        if self.context_kernel % 2 == 0:
+            raise ValueError(f"context_kernel must be odd (got {self.context_kernel}) so positions stay aligned")
+        return self
 
 
 class MaskedLMDecoderConfig(ComponentConfig):
@@ -45,6 +56,9 @@ class MaskedLMDecoderConfig(ComponentConfig):
         "learned", description="learned: one trainable query per position (HF); fourier: Fourier features of the "
                                "output positions projected to the embedding channels (no per-position parameters)")
     num_bands: int = Field(32, ge=1, description="fourier queries: frequency bands")
+    concat_input: bool = Field(False, description="prepend each position's preprocessed input to its query "
+                                                  "(flow-style queries; needs one query per input byte) and "
+                                                  "project the decoded queries back to the embedding channels")
     num_heads: int = Field(8, ge=1, description="heads of the decoder cross-attend")
     qk_channels: int | None = Field(256, ge=1, description="query/key channels (HF: 8 * 32)")
     v_channels: int | None = Field(None, ge=1, description="value channels (default: the embedding channels)")

@@ -28,12 +28,16 @@ class MaskedLMDecoder(Decoder):
         fourier = c.query == "fourier"
         basic = BasicDecoderConfig(query=c.query, output_index_shape=(num_queries,), query_channels=channels,
                                    num_bands=c.num_bands, project_queries_to=channels if fourier else None,
+                                   concat_input=c.concat_input, final_project=c.concat_input,
+                                   output_channels=channels if c.concat_input else None,
                                    num_heads=c.num_heads, qk_channels=c.qk_channels, v_channels=c.v_channels or channels,
-                                   widening=c.widening, use_query_residual=c.use_query_residual, final_project=False,
+                                   widening=c.widening, use_query_residual=c.use_query_residual,
                                    dropout=c.dropout)
         inner = BasicDecoder(basic, context)
         # Flatten the basic decoder into this module so weight names stay short: queries, cross_attend, bias.
         self.queries, self.cross_attend = inner.queries, inner.cross_attend
+        if c.concat_input:  # [B, O, C + E] -> [B, O, C]
+            self.head = inner.head
         self._inner = [inner]  # not a submodule: its parameters are the two above
         self.channels = channels
         self.bias = nn.Parameter(torch.zeros(VOCAB_SIZE))  # [262]
@@ -50,6 +54,7 @@ class MaskedLMDecoder(Decoder):
     def forward(self, encoded: Encoded, byte_array: ByteArray) -> torch.Tensor:
         if not self._embedding:
             raise RuntimeError("text.mlm_decoder was not tied to a byte embedding (build it through a pipeline)")
-        hidden = self._inner[0].decode(encoded, byte_array)  # [B, O, C]
+        inner = self._inner[0]
+        hidden = inner.head(inner.decode(encoded, byte_array))  # [B, O, C]
         weight = self._embedding[0].weight  # [262, C]
         return hidden @ weight.t().to(hidden.dtype) + self.bias.to(hidden.dtype)  # [B, O, 262]

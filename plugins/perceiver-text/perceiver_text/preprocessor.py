@@ -35,6 +35,9 @@ class BytePreprocessor(Preprocessor):
         self.embeddings = nn.Embedding(tokenizer.VOCAB_SIZE, config.channels)  # [262, C]
         self.position_embeddings = (nn.Embedding(config.max_length, config.channels)  # [L_max, C]
                                     if config.learned_positions else None)
+        k = config.context_kernel
+        # [B, C, L] -> [B, C, L]: each byte sees its k - 1 neighbours (None: HF's plain embedding)
+        self.context_conv = nn.Conv1d(config.channels, config.channels, k, padding=k // 2) if k > 1 else None
         for emb in filter(None, (self.embeddings, self.position_embeddings)):
             nn.init.trunc_normal_(emb.weight, std=config.init_scale, a=-2 * config.init_scale,
                                   b=2 * config.init_scale)
@@ -80,6 +83,8 @@ class BytePreprocessor(Preprocessor):
         if length > self.max_length:
             raise ValueError(f"text.bytes was built for at most {self.max_length} bytes, got {length}")
         data = self.embeddings(ids)  # [B, L, C]
+        if self.context_conv is not None:
+            data = data + self.context_conv(data.transpose(1, 2)).transpose(1, 2)  # [B, L, C]
         if self.position_embeddings is not None:
             data = data + self.position_embeddings(torch.arange(length, device=ids.device))  # + [L, C]
         mask = batch.get("attention_mask")

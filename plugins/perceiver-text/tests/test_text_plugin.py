@@ -121,3 +121,30 @@ def test_docstring_corpus_is_offline_fixed_and_split():
     assert not set(texts) & {e["text"] for e in test}
     assert all(config.min_chars <= len(t) <= config.max_chars for t in texts)
     assert texts == [e["text"] for e in DocstringCorpus(config).examples("train")]
+
+
+def test_demo_options_context_conv_and_input_queries(tmp_path):
+    """text-mlm-tiny's variant: a byte-context convolution and flow-style queries (input + Fourier position)."""
+    from pydantic import ValidationError
+
+    from perceiver_text.configs import BytesConfig
+
+    with pytest.raises(ValidationError, match="odd"):
+        BytesConfig(context_kernel=4)
+    text = TINY.replace('span_length = 2 }', 'span_length = 2, learned_positions = false, context_kernel = 3 }') \
+        .replace('position = "none"', 'position = { use = "fourier", num_bands = 4, max_resolution = [24] }') \
+        .replace('qk_channels = 8 }', 'qk_channels = 8, query = "fourier", num_bands = 4, concat_input = true, '
+                                      'use_query_residual = true }')
+    path = tmp_path / "r.toml"
+    path.write_text(text)
+    model = build_from_spec(load_registry([path], include_default=False).resolve("tiny-mlm"), BuildContext())
+    names = {n for n, _ in model.named_parameters()}
+    assert {"preprocessor.context_conv.weight", "decoder.head.weight"} <= names
+    assert "preprocessor.position_embeddings.weight" not in names
+    batch = collate([model.prepare({"text": "abc[MASK]efg"})])
+    assert model(batch).shape == (1, 24, tokenizer.VOCAB_SIZE)
+    # the query of the masked position sees its neighbours through the convolution: changing one changes it
+    other = {k: v.clone() for k, v in batch.items()}
+    other["input_ids"][0, 3] = tokenizer.OFFSET + ord("z")
+    with torch.no_grad():
+        assert not torch.allclose(model(batch)[0, 4], model(other)[0, 4])
