@@ -25,6 +25,7 @@ _LAZY = {
     "train": "training", "evaluate_model": "training",
     "PluginManager": "plugins", "get_plugin_manager": "plugins",
     "select_backend": "backends",
+    "import_hf": "hf_import", "build_preset": "presets",
 }
 
 __all__ = ["CORE_API_VERSION", "__version__", "hookimpl", "UserError", "RegistryError", "PluginError",
@@ -48,6 +49,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .backends import select_backend
     from .byte_array import ByteArray, Segment
     from .checkpoint import from_checkpoint, save_checkpoint
+    from .hf_import import import_hf
+    from .presets import build_preset
     from .interfaces import (Backend, BuildContext, Dataset, Decoder, Encoded, Encoder, PositionEncoding,
                              Preprocessor, QueryBuilder, Task)
     from .pipeline import Pipeline, build_from_spec, build_pipeline

@@ -258,3 +258,22 @@ def test_learned_position_interpolation_equals_hf():
     strict = LearnedPositionEncoding(LearnedPositionConfig(num_channels=5), BuildContext(index_shape=(6, 6)))
     with pytest.raises(ValueError, match="interpolate"):
         strict(ByteArray(torch.zeros(1, 99, 1), (9, 11)))
+
+
+def test_imported_classifier_predicts_image_files(tmp_path, capsys):
+    import json
+
+    import numpy as np
+
+    random_hf_model("PerceiverForImageClassificationConvProcessing", tmp_path / "hf")
+    ours = import_model(tmp_path / "hf", tmp_path / "ours.safetensors")
+    image = np.random.default_rng(0).random((32, 32, 3)).astype(np.float32)
+    np.save(tmp_path / "x.npy", image)
+    capsys.readouterr()
+    assert cli_main(["predict", ours.spec.name, "--checkpoint", str(tmp_path / "ours.safetensors"),
+                     str(tmp_path / "x.npy"), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    mean, std = torch.tensor([0.485, 0.456, 0.406]), torch.tensor([0.229, 0.224, 0.225])
+    pixels = ((torch.from_numpy(image) - mean) / std).permute(2, 0, 1)[None]  # HF's normalisation, [1, 3, H, W]
+    with torch.no_grad():
+        assert row["label"] == int(ours({"image": pixels})[0, 0].argmax())
