@@ -277,3 +277,20 @@ def test_imported_classifier_predicts_image_files(tmp_path, capsys):
     pixels = ((torch.from_numpy(image) - mean) / std).permute(2, 0, 1)[None]  # HF's normalisation, [1, 3, H, W]
     with torch.no_grad():
         assert row["label"] == int(ours({"image": pixels})[0, 0].argmax())
+
+
+@pytest.mark.parametrize("padding, side", [("hf", 55), ("same", 56)])
+def test_conv_stem_padding_modes(padding, side):
+    """HF pads the 7x7/2 conv by 3 and pools unpadded (224 -> 55); DeepMind's SAME padding gives 56."""
+    from perceiver_image.conv import ConvDownsample
+
+    stem = ConvDownsample(3, 4, padding=padding).eval()
+    assert stem(torch.randn(1, 3, 224, 224)).shape == (1, 4, side, side)
+    for n in (5, 7, 32, 33):
+        assert stem(torch.randn(1, 3, n, n)).shape[-1] == ConvDownsample.output_size(n, padding)
+    if padding == "same":  # the pool pads with -inf, never with zeros: all-negative maps stay negative
+        stem.relu = torch.nn.Identity()
+        with torch.no_grad():
+            stem.conv.weight.fill_(0.0)
+            stem.batchnorm.bias.fill_(-1.0)
+        assert bool((stem(torch.randn(1, 3, 9, 9)) < 0).all())

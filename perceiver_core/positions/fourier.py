@@ -56,8 +56,10 @@ class FourierPositionEncoding(PositionEncoding):
         self._cache: dict[tuple, torch.Tensor] = {}
         self.projection: nn.Linear | None = None
         if config.project_to:
-            dims = len(config.max_resolution) if config.max_resolution else len(context.require(
-                "index_shape", "a projected fourier position encoding"))
+            if not config.max_resolution and (context is None or context.index_shape is None):
+                raise ValueError("a projected fourier position encoding needs max_resolution or the input's "
+                                 "index shape to know its number of features")
+            dims = len(config.max_resolution or context.index_shape)
             # [.., M, P] -> [.., M, project_to] (HF's positions_projection)
             self.projection = nn.Linear(fourier_channels(dims, config.num_bands, config.concat_pos,
                                                          config.sine_only), config.project_to)

@@ -1,5 +1,7 @@
 """Config models of the image components (pydantic only: importing them does not import torch)."""
 
+from typing import Literal
+
 from pydantic import Field
 
 from perceiver_core.config import ComponentConfig, DataConfig
@@ -35,6 +37,9 @@ class ConvConfig(_ImageConfig):
 
     out_channels: int = Field(64, ge=1, description="channels of the convolution")
     use_batchnorm: bool = Field(True, description="batch norm after the convolution")
+    padding: Literal["hf", "same"] = Field(
+        "hf", description="hf: conv padded by 3 on every side, pool unpadded (HF; 224 -> 55); same: TensorFlow "
+                          "SAME padding of conv and pool, as DeepMind's Haiku model (224 -> 56)")
 
 
 class Conv1x1Config(_ImageConfig):

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from perceiver_core import BuildContext, ByteArray, Preprocessor
@@ -49,21 +50,45 @@ class _ConvImage(ImageAugment, Preprocessor):
         return read_image(path)
 
 
-class ConvDownsample(nn.Module):
-    """[B, C, H, W] -> [B, C', floor((ceil(H/2) - 3)/2) + 1, ...]: conv 7x7/2 (pad 3), BN, ReLU, max pool 3x3/2."""
+def same_padding(n: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's SAME padding (before, after) of one dimension: the output has ceil(n / stride) elements."""
+    total = max((-(-n // stride) - 1) * stride + kernel - n, 0)
+    return total // 2, total - total // 2
 
-    def __init__(self, in_channels: int, out_channels: int, use_batchnorm: bool = True):
+
+class ConvDownsample(nn.Module):
+    """[B, C, H, W] -> [B, C', H', W']: conv 7x7/2, batch norm, ReLU, max pool 3x3/2.
+
+    padding "hf": conv padded by 3 on every side, pool unpadded (H' = floor((ceil(H/2) - 3)/2) + 1, 224 -> 55);
+    "same": TensorFlow SAME padding of both (H' = ceil(H/4), 224 -> 56), as DeepMind's model.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, use_batchnorm: bool = True, padding: str = "hf"):
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=7, stride=2, padding=3, bias=False)
+        self.padding = padding
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size=7, stride=2, padding=3 if padding == "hf" else 0,
+                              bias=False)
         self.batchnorm = nn.BatchNorm2d(out_channels) if use_batchnorm else nn.Identity()
         self.relu = nn.ReLU()
         self.max_pool = nn.MaxPool2d(kernel_size=3, stride=2)
 
+    @staticmethod
+    def _pad(x: torch.Tensor, kernel: int, stride: int, value: float) -> torch.Tensor:
+        (top, bottom), (left, right) = (same_padding(n, kernel, stride) for n in x.shape[-2:])
+        return F.pad(x, (left, right, top, bottom), value=value)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.max_pool(self.relu(self.batchnorm(self.conv(x))))
+        if self.padding == "same":
+            x = self._pad(x, 7, 2, 0.0)
+        x = self.relu(self.batchnorm(self.conv(x)))  # [B, C', ceil(H/2), ceil(W/2)]
+        if self.padding == "same":
+            x = self._pad(x, 3, 2, float("-inf"))
+        return self.max_pool(x)
 
     @staticmethod
-    def output_size(n: int) -> int:
+    def output_size(n: int, padding: str = "hf") -> int:
+        if padding == "same":
+            return -(-(-(-n // 2)) // 2)  # ceil(ceil(n / 2) / 2)
         n = (n + 2 * 3 - 7) // 2 + 1  # conv
         return (n - 3) // 2 + 1  # max pool
 
@@ -72,8 +97,9 @@ class ConvPreprocessor(_ConvImage):
     def __init__(self, config: ConvConfig, context: BuildContext):
         super().__init__()
         h, w, c = self._setup(config, context, "image.conv")
-        self.convnet = ConvDownsample(c, config.out_channels, config.use_batchnorm)
-        self.index_shape = (ConvDownsample.output_size(h), ConvDownsample.output_size(w))
+        self.convnet = ConvDownsample(c, config.out_channels, config.use_batchnorm, config.padding)
+        self.index_shape = (ConvDownsample.output_size(h, config.padding),
+                            ConvDownsample.output_size(w, config.padding))
         if min(self.index_shape) < 1:
             raise ValueError(f"image.conv needs images of at least 5x5 pixels, got {h}x{w}")
 
