@@ -292,6 +292,85 @@ def test_dataset_suite_requires_picklable_datasets():
         suite.test_pickles_for_data_workers()
 
 
+def _toy_preprocessor(config, context):
+    """{"x": [2 floats]} -> 2 elements of 3 channels (a Linear); dataset_info sets `std` and `unused_parameter`."""
+    import torch
+    from torch import nn
+
+    from perceiver_core import ByteArray
+    from perceiver_core.interfaces import Preprocessor
+
+    global _ToyPreprocessor
+
+    class _ToyPreprocessor(Preprocessor):  # module-level name: prepare must pickle
+        def __init__(self, info):
+            super().__init__()
+            self.index_shape, self.output_channels, self.std = (2,), 3, info.get("std", 1.0)
+            self.embed = nn.Linear(1, 3)
+            if info.get("unused_parameter"):
+                self.unused = nn.Parameter(torch.zeros(3))  # never read by forward
+
+        def prepare(self, example):
+            return {"x": (torch.tensor(example["x"], dtype=torch.float32) - 1.0) / self.std}  # [2]
+
+        def forward(self, batch):
+            return ByteArray(self.embed(batch["x"][..., None]), self.index_shape)  # [B, 2, 3]
+
+    _ToyPreprocessor.__qualname__ = "_ToyPreprocessor"
+    return _ToyPreprocessor(context.dataset)
+
+
+class _ToyPlugin:
+    @staticmethod
+    @hookspecs.hookimpl
+    def perceiver_register_components(registry):
+        registry.add("preprocessor", "kit.toy", factory=_toy_preprocessor,
+                     config="perceiver_core.config.positions:NoPositionConfig")
+
+
+def _toy_suite(examples=({"x": [0.5, 2.0]},), **info):
+    return type("S", (PreprocessorConformance,), {"plugin": _ToyPlugin, "component": "kit.toy",
+                                                  "examples": list(examples), "dataset_info": info})()
+
+
+def test_preprocessor_suite_names_a_parameter_without_gradient():
+    suite = _toy_suite(unused_parameter=True)
+    for check in ("test_output_honours_contract", "test_seeded_build_and_run_are_deterministic",
+                  "test_state_survives_safetensors_round_trip"):
+        getattr(suite, check)()  # only the gradient check sees the unused parameter
+    with pytest.raises(Failed) as info:
+        suite.test_gradients_reach_every_parameter()
+    assert str(info.value) == ("preprocessor 'kit.toy': parameters ['unused'] receive no gradient from the output; "
+                               "unused parameters break DDP (remove them or use them)")
+    _toy_suite().test_gradients_reach_every_parameter()
+
+
+def test_preprocessor_suite_reports_nan_not_nondeterminism():
+    suite = _toy_suite(examples=[{"x": [1.0, 3.0]}], std=0.0)  # 0/0 and 2/0: NaN and inf
+    expected = "prepare(examples[0])['x']: produced NaN or infinite values (2 of 2)"
+    for check in ("test_prepare_output_collates", "test_prepare_and_augment_are_deterministic",
+                  "test_prepare_pickles_for_data_workers"):
+        with pytest.raises(Failed) as info:
+            getattr(suite, check)()
+        message = str(info.value)
+        assert message.startswith(expected) and "differ" not in message and "\n" not in message, (check, message)
+    with pytest.raises(Failed, match=r"forward\(batch\) made an invalid ByteArray: ByteArray.data contains 12 NaN"):
+        suite.test_output_honours_contract()
+
+
+def test_nan_output_is_named_by_the_determinism_check():
+    import torch
+
+    from perceiver_core.testing.base import assert_same
+
+    a = torch.tensor([1.0, float("nan")])
+    with pytest.raises(Failed, match=r"^out: produced NaN or infinite values \(1 of 2\)"):
+        assert_same(a, a.clone(), "out")
+    with pytest.raises(Failed, match="values differ between two runs"):
+        assert_same(torch.zeros(2), torch.ones(2), "out")
+    assert_same(torch.tensor([float("-inf")]), torch.tensor([float("-inf")]), "mask")  # equal infinities pass
+
+
 def test_suites_are_not_collected_themselves():
     for suite in (PreprocessorConformance, PositionConformance, EncoderConformance, DecoderConformance,
                   TaskConformance, DatasetConformance, BackendConformance):
@@ -354,3 +433,20 @@ def test_guide_names_every_suite_and_fixture():
     assert fixtures, "no fixtures found in the pytest plugin"
     for name in fixtures:
         assert f"`{name}" in guide, name
+
+
+def test_guide_lists_every_check_and_setting_of_the_suites():
+    """Section 6 of the guide names every check a suite runs and every class attribute an author may set."""
+    import perceiver_core.testing as testing
+
+    guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    section = guide[guide.index("## 6. Test with the conformance suites"):guide.index("## 7. ")]
+    for suite in map(lambda n: getattr(testing, n), testing.__all__):
+        checks = [n for n in dir(suite) if n.startswith("test_")]
+        assert checks, suite
+        for check in checks:
+            assert f"`{check}`" in section, f"docs/plugins.md section 6 does not list {suite.__name__}.{check}"
+        settings = {n for cls in suite.__mro__ for n in inspect.get_annotations(cls)}
+        assert {"plugin", "component", "seed"} <= settings, settings
+        for name in settings:
+            assert f"`{name}`" in section, f"docs/plugins.md section 6 does not document {suite.__name__}.{name}"

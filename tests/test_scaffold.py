@@ -95,12 +95,36 @@ def test_rendered_distribution_is_complete(kind, tmp_path, perceiver_cli):
     assert project["project"]["entry-points"]["perceiver.plugins"] == {"wave": "perceiver_wave.plugin"}
     assert project["project"]["entry-points"]["perceiver.core_api"] == {"wave": "v1"}
     assert any(d.startswith("perceiver-core>=0.1,<0.2") for d in project["project"]["dependencies"])
+    markers = project["tool"]["pytest"]["ini_options"]["markers"]
+    assert any(m.startswith("slow:") for m in markers), markers  # `@pytest.mark.slow` is registered
     tomllib.loads((target / "registry.toml").read_text())
     if kind == "modality":
         assert {"perceiver_wave/configs.py", "perceiver_wave/preprocessor.py", "perceiver_wave/position.py",
                 "perceiver_wave/dataset.py", "tests/test_registry.py"} <= files
         configs = (target / "perceiver_wave" / "configs.py").read_text()
         assert "import torch" not in configs and "ComponentConfig" in configs
+
+
+def _guide_tree(root: str) -> set[str]:
+    """The files of the tree drawn in docs/plugins.md under `root/` (two-space indents; `#` starts a comment)."""
+    import re
+
+    guide = (ROOT / "docs" / "plugins.md").read_text(encoding="utf-8")
+    blocks = [b for b in re.findall(r"```text\n(.*?)```", guide, re.S) if b.startswith(root + "/\n")]
+    assert len(blocks) == 1, f"docs/plugins.md draws no single tree of {root}/"
+    files, stack = set(), []
+    for line in blocks[0].splitlines()[1:]:
+        entry = line.split("#")[0].rstrip()
+        depth = (len(entry) - len(entry.lstrip())) // 2 - 1
+        stack = stack[:depth] + [entry.strip()]
+        if not entry.endswith("/"):
+            files.add("".join(stack))
+    return files
+
+
+@pytest.mark.parametrize("kind, name", [("modality", "wave"), ("backend", "acme")])
+def test_guide_draws_the_generated_tree(kind, name):
+    assert _guide_tree(f"perceiver-{name}") == set(render(kind, plugin_names(name)))
 
 
 def test_package_data_ships_every_template():

@@ -32,10 +32,14 @@ def assert_same(a: Any, b: Any, where: str) -> None:
         if a.shape != b.shape or a.dtype != b.dtype:
             fail(f"{where}: {list(a.shape)} {a.dtype} on one run, {list(b.shape)} {b.dtype} on the other")
         if not torch.equal(a, b):
+            check_finite(a, where)  # NaN never equals NaN: name the NaN rather than "values differ"
+            check_finite(b, where)
             diff = (a.double() - b.double()).abs().max().item() if a.is_floating_point() else "?"
             fail(f"{where}: values differ between two runs (max abs difference {diff})")
     elif isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         if not np.array_equal(np.asarray(a), np.asarray(b)):
+            check_finite(a, where)
+            check_finite(b, where)
             fail(f"{where}: arrays differ between two runs")
     elif isinstance(a, Mapping) and isinstance(b, Mapping):
         if set(a) != set(b):
@@ -54,6 +58,24 @@ def assert_same(a: Any, b: Any, where: str) -> None:
         return
     elif a != b:
         fail(f"{where}: {a!r} on one run, {b!r} on the other")
+
+
+def check_finite(value: Any, where: str) -> None:
+    """Fail with one line when a float tensor or array holds NaN or infinite values (numbers and other types pass)."""
+    import numpy as np
+    import torch
+
+    if isinstance(value, torch.Tensor):
+        if not (value.is_floating_point() or value.is_complex()) or value.device.type == "meta":
+            return
+        bad, total = int((~torch.isfinite(value.detach())).sum()), value.numel()
+    elif isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+        bad, total = int((~np.isfinite(value)).sum()), value.size
+    else:
+        return
+    if bad:
+        fail(f"{where}: produced NaN or infinite values ({bad} of {total}); keep every value finite (mark missing "
+             "values with ByteArray.mask, guard divisions such as a zero standard deviation)")
 
 
 def pickle_round_trip(obj: Any, what: str) -> Any:

@@ -12,9 +12,10 @@
 Every suite checks that the plugin's hooks are valid and register the component (pluggy's `check_pending`);
 component suites also check the config model (unknown keys refused, JSON schema, no torch on import). Module
 suites build the component on the CPU and on the meta device, check the output contract of `interfaces.py` for
-the declared input, that a seeded build and run are deterministic and that the state survives a safetensors
-round trip; `Preprocessor.prepare` and datasets must pickle, since they run in data workers. Override `build`,
-`context` or the sample-input helpers when a component needs more.
+the declared input (finite values), that a seeded build and run are deterministic, that the state survives a
+safetensors round trip and that gradients reach every parameter (unused parameters break DDP);
+`Preprocessor.prepare` and datasets must pickle, since they run in data workers. Override `build`, `context` or
+the sample-input helpers when a component needs more. docs/plugins.md section 6 lists every setting and check.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ import pytest
 import torch
 
 from ..byte_array import ByteArray
+from ..errors import ByteArrayError
 from ..interfaces import (Backend, BuildContext, Dataset, Decoder, Encoded, Encoder, PositionEncoding,
                           Preprocessor, Task)
-from .base import ConfigChecks, ModuleChecks, PluginChecks, assert_same, fail, pickle_round_trip
+from .base import ConfigChecks, ModuleChecks, PluginChecks, assert_same, check_finite, fail, pickle_round_trip
 
 __all__ = ["PreprocessorConformance", "PositionConformance", "EncoderConformance", "DecoderConformance",
            "TaskConformance", "DatasetConformance", "BackendConformance"]
@@ -75,13 +77,19 @@ def _check_finite_float(t: Any, what: str) -> None:
         fail(f"{what} must be a torch.Tensor, got {type(t).__name__}")
     if not t.is_floating_point():
         fail(f"{what} must be floating point, got {t.dtype}")
-    if not bool(torch.isfinite(t).all()):
-        fail(f"{what} contains NaN or infinite values")
+    check_finite(t, what)
 
 
-def _check_gradients(module: torch.nn.Module, output: torch.Tensor, what: str) -> None:
-    output.float().square().mean().backward()
-    unused = [n for n, p in module.named_parameters() if p.requires_grad and p.grad is None]
+def _check_gradients(module: torch.nn.Module, outputs: Sequence[Any], what: str) -> None:
+    """Backpropagate from the outputs; every trainable parameter must receive a gradient (DDP requires it)."""
+    params = [(n, p) for n, p in module.named_parameters() if p.requires_grad]
+    if not params:
+        return  # nothing to train, nothing to check
+    module.zero_grad(set_to_none=True)
+    tensors = [t for t in outputs if isinstance(t, torch.Tensor) and t.requires_grad]
+    if tensors:
+        sum(t.float().square().mean() for t in tensors).backward()
+    unused = [n for n, p in params if p.grad is None]
     if unused:
         fail(f"{what}: parameters {unused} receive no gradient from the output; unused parameters break DDP "
              "(remove them or use them)")
@@ -94,6 +102,7 @@ class PreprocessorConformance(_ComponentSuite, ModuleChecks):
     interface = Preprocessor
     #: raw examples as the dataset yields them (repeated to fill a batch)
     examples: ClassVar[Sequence[Mapping[str, Any]]] = ()
+    #: B of the sample batch: max(batch_size, len(examples))
     batch_size: ClassVar[int] = 2
 
     def sample_examples(self) -> list[Mapping[str, Any]]:
@@ -108,7 +117,11 @@ class PreprocessorConformance(_ComponentSuite, ModuleChecks):
         return collate([pre.prepare(e) for e in self.sample_examples()])
 
     def run(self, pre: Preprocessor) -> ByteArray:
-        return pre(self.batch(pre))
+        batch = self.batch(pre)
+        try:
+            return pre(batch)
+        except ByteArrayError as exc:
+            fail(f"preprocessor {self.component!r}: forward(batch) made an invalid ByteArray: {exc}")
 
     def test_prepare_output_collates(self):
         pre = self.build()
@@ -120,7 +133,14 @@ class PreprocessorConformance(_ComponentSuite, ModuleChecks):
                 if isinstance(value, torch.Tensor) and (value.device.type != "cpu" or value.requires_grad):
                     fail(f"prepare(...)[{key!r}] is on {value.device} / requires_grad={value.requires_grad}; "
                          "prepare runs in data workers and must return plain CPU tensors")
+            self.check_prepared(out, i)
         self.batch(pre)
+
+    def check_prepared(self, out: Mapping[str, Any], i: int) -> Mapping[str, Any]:
+        """prepare's output holds finite values only (checked before comparing runs: NaN never equals NaN)."""
+        for key, value in out.items():
+            check_finite(value, f"prepare(examples[{i}])[{key!r}]")
+        return out
 
     def test_output_honours_contract(self):
         pre = self.build()
@@ -142,16 +162,22 @@ class PreprocessorConformance(_ComponentSuite, ModuleChecks):
         pre = self.build()
         prepare = pickle_round_trip(pre.prepare, f"{self.component}.prepare")
         for i, example in enumerate(self.sample_examples()[:2]):
-            assert_same(pre.prepare(example), prepare(example), f"prepare(examples[{i}]) after pickling")
+            expected = self.check_prepared(pre.prepare(example), i)
+            assert_same(expected, prepare(example), f"prepare(examples[{i}]) after pickling")
 
     def test_prepare_and_augment_are_deterministic(self):
         pre = self.build()
         example = self.sample_examples()[0]
-        assert_same(pre.prepare(example), pre.prepare(example), "prepare(examples[0])")
+        assert_same(self.check_prepared(pre.prepare(example), 0), pre.prepare(example), "prepare(examples[0])")
         a = pre.augment(example, torch.Generator().manual_seed(7))
         b = pre.augment(example, torch.Generator().manual_seed(7))
         assert_same(a, b, "augment(examples[0], generator seeded 7)")
         pre.prepare(a)
+
+    def test_gradients_reach_every_parameter(self):
+        pre = self.build().train()
+        out = self.run(pre)
+        _check_gradients(pre, [out.data, out.positions], f"preprocessor {self.component!r}")
 
 
 class _ArraySuite(_ComponentSuite, ModuleChecks):
@@ -201,6 +227,10 @@ class PositionConformance(_ArraySuite):
         module = self.build()
         self._check(module, self.run(module), "position features")
 
+    def test_gradients_reach_every_parameter(self):
+        module = self.build().train()
+        _check_gradients(module, [self.run(module)], f"position {self.component!r}")
+
     def test_explicit_positions(self):
         if not self.explicit_positions_dims:
             pytest.skip("set explicit_positions_dims to check inputs with explicit positions")
@@ -239,7 +269,7 @@ class EncoderConformance(_ArraySuite):
 
     def test_gradients_reach_every_parameter(self):
         module = self.build().train()
-        _check_gradients(module, self.run(module).latents, f"encoder {self.component!r}")
+        _check_gradients(module, [self.run(module).latents], f"encoder {self.component!r}")
 
     def test_mask_hides_padding(self):
         if not self.supports_mask:
@@ -292,7 +322,7 @@ class DecoderConformance(_ArraySuite):
 
     def test_gradients_reach_every_parameter(self):
         module = self.build().train()
-        _check_gradients(module, self.run(module), f"decoder {self.component!r}")
+        _check_gradients(module, [self.run(module)], f"decoder {self.component!r}")
 
 
 class TaskConformance(_ComponentSuite, ModuleChecks):
@@ -300,6 +330,7 @@ class TaskConformance(_ComponentSuite, ModuleChecks):
 
     kind = "task"
     interface = Task
+    #: B of the sample outputs and targets
     batch_size: ClassVar[int] = 4
     #: O of the sample outputs
     num_queries: ClassVar[int] = 1
@@ -348,6 +379,11 @@ class TaskConformance(_ComponentSuite, ModuleChecks):
         except TypeError as exc:
             fail(f"predictions must be JSON-serialisable (the CLI prints them): {exc}")
 
+    def test_gradients_reach_every_parameter(self):
+        task = self.build().train()
+        loss = task.loss(self.outputs(task, requires_grad=True), self.make_batch(task))
+        _check_gradients(task, [loss], f"task {self.component!r}")
+
 
 class DatasetConformance(_ComponentSuite):
     """A named source of raw examples with splits: info() JSON-able, indexable splits, picklable, deterministic."""
@@ -361,9 +397,11 @@ class DatasetConformance(_ComponentSuite):
         return BuildContext()
 
     def sample(self, dataset: Dataset, split: str) -> list[Mapping[str, Any]]:
+        """Up to `examples_checked` examples, evenly spaced from the first to the last."""
         examples = dataset.examples(split)
-        n = len(examples)
-        return [examples[i] for i in sorted({0, n // 2, n - 1})][: self.examples_checked] if n else []
+        n, k = len(examples), max(1, self.examples_checked)
+        indices = sorted({(i * (n - 1)) // (k - 1) for i in range(k)}) if k > 1 else [0]
+        return [examples[i] for i in indices] if n else []
 
     def test_info_and_splits(self):
         dataset = self.build()
