@@ -162,7 +162,10 @@ def cmd_predict(args) -> int:
     model = _checked_model(args)
     examples = []
     for item in args.inputs:
-        examples.append(model.prepare(_read_input(model, args, item)))
+        try:
+            examples.append(model.prepare(_read_input(model, args, item)))
+        except (ValueError, TypeError, KeyError, OSError) as exc:  # a file that is not the model's kind of input
+            raise UserError(f"{item}: cannot be used as input of this model: {exc}") from None
     batch = collate(examples)
     with torch.no_grad():
         predictions = model.predict(batch)
