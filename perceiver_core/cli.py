@@ -195,6 +195,12 @@ def _read_input(model, args, item: str):
         raise UserError(str(exc)) from None
 
 
+def cmd_bench(args) -> int:
+    from .bench.cli import run_from_args
+
+    return run_from_args(args)
+
+
 # -- plugin authors (handlers live in their own modules, imported only when run) --------------------------------
 def cmd_plugins_check(args) -> int:
     from .plugin_check import run_check
@@ -284,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")
     p.add_argument("--image-size", type=int, metavar="N", help="image side the model is built for "
                                                                "(default: config.json image_size)")
+    p = add("bench", cmd_bench, "time our model against HF transformers' Perceiver on the same config")
+    from .bench.cli import add_arguments
+
+    add_arguments(p)
     return parser
 
 

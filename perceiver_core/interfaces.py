@@ -199,8 +199,22 @@ class Backend(abc.ABC):
         """Peak and current memory in bytes, where the device reports them."""
         return {}
 
+    def reset_peak_memory(self) -> None:
+        """Start a new peak for `memory_stats()` (for benchmarks), where the device tracks one."""
+
     def should_compile(self, requested: bool) -> bool:
         return requested
+
+    def compile_options(self) -> dict[str, Any]:
+        """Keyword arguments for `torch.compile` on this device (e.g. {"mode": "max-autotune-no-cudagraphs"})."""
+        return {}
+
+    def attention_policy(self):
+        """The `perceiver_core.modules.kernels.AttentionPolicy` for this device (head-dim padding, SDPA kernels
+        per shape, chunked cross-attends); `setup()` installs it with `kernels.set_policy`."""
+        from .modules.kernels import AttentionPolicy
+
+        return AttentionPolicy()
 
     def pin_memory(self) -> bool:
         return False

@@ -100,7 +100,7 @@ class Trainer:
             self.forward = DistributedDataParallel(self.model)  # broadcasts rank 0's initial weights
             torch.manual_seed(cfg.seed + 7919 * self.dist.rank)  # independent dropout masks per process
         if self.backend.should_compile(cfg.compile):
-            self.forward = torch.compile(self.forward)
+            self.forward = torch.compile(self.forward, **self.backend.compile_options())
         self.step, self.epoch = 0, 0
 
     # -- state ---------------------------------------------------------------------------------------------

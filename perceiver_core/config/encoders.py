@@ -37,6 +37,13 @@ class PerceiverEncoderConfig(ComponentConfig):
     use_query_residual: bool = Field(True, description="add the latents back after each cross-attend")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on attention outputs and MLPs")
     activation: Literal["gelu", "squared_relu"] = Field("gelu", description="MLP non-linearity")
+    activation_checkpointing: bool = Field(
+        False, description="in training, recompute each cross-attend and latent block in the backward pass "
+                           "instead of storing its activations (less memory, about a third more compute)")
+    cross_attend_chunk_keys: int | None = Field(
+        None, ge=0, description="in inference, cross-attend over chunks of this many input elements with an "
+                                "online softmax (exact; bounds memory for very large inputs); None: the "
+                                "backend's policy (chunks for inputs of 65,536 elements and more); 0: never")
 
     @model_validator(mode="after")
     def _check(self):

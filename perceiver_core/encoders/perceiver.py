@@ -13,6 +13,7 @@ from torch import nn
 from ..byte_array import ByteArray
 from ..config.encoders import PerceiverEncoderConfig
 from ..interfaces import BuildContext, Encoded, Encoder
+from ..modules import kernels
 from ..modules.attention import CrossAttention, LatentBlock, trunc_normal_
 
 
@@ -56,6 +57,22 @@ class PerceiverEncoder(Encoder):
         latents = self.latents.unsqueeze(0).expand(x.shape[0], -1, -1)  # [B, N, D]
         for i, block_index in enumerate(self.block_plan):
             if i < len(self.cross_plan):
-                latents = self.cross_attends[self.cross_plan[i]](latents, x, mask)  # [B, N, D]
-            latents = self.blocks[block_index](latents)  # [B, N, D]
+                latents = self._cross_attend(self.cross_attends[self.cross_plan[i]], latents, x, mask)  # [B, N, D]
+            latents = self._run(self.blocks[block_index], latents)  # [B, N, D]
         return Encoded(latents=latents, inputs=byte_array)
+
+    def _checkpointing(self) -> bool:
+        return self.config.activation_checkpointing and self.training and torch.is_grad_enabled()
+
+    def _run(self, module: nn.Module, *args):
+        if self._checkpointing():
+            from torch.utils.checkpoint import checkpoint
+
+            return checkpoint(module, *args, use_reentrant=False)
+        return module(*args)
+
+    def _cross_attend(self, block: CrossAttention, latents, x, mask):
+        """latents [B, N, D] attend to x [B, M, C]; chunked over M in inference when the policy says so."""
+        if not torch.is_grad_enabled() and kernels.should_chunk(x.shape[1], chunk=self.config.cross_attend_chunk_keys):
+            return kernels.chunked_cross_attend(block, latents, x, mask, self.config.cross_attend_chunk_keys)
+        return self._run(block, latents, x, mask)

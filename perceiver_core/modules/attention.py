@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import kernels
+
 
 class SquaredReLU(nn.Module):
     """relu(x)^2, HiP's MLP non-linearity."""
@@ -71,8 +73,9 @@ class MultiHeadAttention(nn.Module):
         kh = self.k_proj(kv).view(b, m, h, -1).transpose(1, 2)
         vh = self.v_proj(kv).view(b, m, h, -1).transpose(1, 2)
         attn_mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, M], True = attend
-        out = F.scaled_dot_product_attention(qh, kh, vh, attn_mask=attn_mask,
-                                             dropout_p=self.dropout if self.training else 0.0)
+        # The kernel policy pads head dims and picks SDPA kernels per shape (exact; see kernels.py).
+        out = kernels.attention(qh, kh, vh, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
+                                training=self.training)  # [B, H, N, Cv/H]
         out = out.transpose(1, 2).reshape(b, n, self.v_channels)  # [B, N, Cv]
         return self.o_proj(out)  # [B, N, out]
 

@@ -1,0 +1,82 @@
+"""FLOPs of one step, counted with `torch.utils.flop_counter.FlopCounterMode` (2 FLOPs per multiply-add).
+
+FlopCounterMode counts nothing for SDPA on the CPU (`_scaled_dot_product_flash_attention_for_cpu` has no
+formula), so attention is also counted analytically from the shapes every `MultiHeadAttention` sees:
+forward 2*B*H*N*M*(Dqk + Dv), backward 2.5x the forward; the analytic figure replaces the counter's SDPA
+entries (whatever they were) so the total is the same on every device.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+SDPA_OPS = ("scaled_dot_product", "_flash_attention", "_efficient_attention", "_cudnn_attention")
+
+
+def attention_shapes(model: nn.Module, run: Callable[[], object]) -> list[tuple[int, int, int, int, int, int]]:
+    """(B, H, N, M, Dqk, Dv) of every attention call `run()` makes through our MultiHeadAttention modules."""
+    from ..modules.attention import MultiHeadAttention
+
+    shapes: list[tuple[int, int, int, int, int, int]] = []
+
+    def hook(module, args):
+        q, kv = args[0], args[1]  # [B, N, Cq], [B, M, Ckv]
+        h = module.num_heads
+        shapes.append((q.shape[0], h, q.shape[1], kv.shape[1], module.qk_channels // h, module.v_channels // h))
+
+    handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, MultiHeadAttention)]
+    try:
+        run()
+    finally:
+        for handle in handles:
+            handle.remove()
+    return shapes
+
+
+def analytic_attention_flops(shapes, backward: bool) -> int:
+    forward = sum(2 * b * h * n * m * (dqk + dv) for b, h, n, m, dqk, dv in shapes)
+    return int(forward * (3.5 if backward else 1.0))
+
+
+def count_flops(run: Callable[[], object], model: nn.Module | None = None, *, backward: bool = False) -> dict:
+    """Total FLOPs of `run()` (one step). With `model`, SDPA is counted analytically from its attention shapes.
+
+    Returns {"total": int, "counted": int (FlopCounterMode, SDPA excluded), "attention": int (analytic or
+    the counter's SDPA entries when no model is given)}.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    shapes: list = []
+    counter = FlopCounterMode(display=False)
+    with counter:
+        if model is not None:
+            shapes = attention_shapes(model, run)
+        else:
+            run()
+    per_op = counter.get_flop_counts().get("Global", {})
+    sdpa = sum(v for k, v in per_op.items() if any(s in str(k) for s in SDPA_OPS))
+    counted = counter.get_total_flops() - sdpa
+    attention = analytic_attention_flops(shapes, backward) if model is not None else sdpa
+    return {"total": int(counted + attention), "counted": int(counted), "attention": int(attention)}
+
+
+def matmul_peak(device: torch.device, dtype: torch.dtype, *, size: int | None = None, repeats: int = 5) -> float:
+    """Measured FLOP/s of a square matrix product on `device` in `dtype` (the best of `repeats`)."""
+    import time
+
+    size = size or (8192 if device.type == "cuda" else 1024)
+    a = torch.randn(size, size, device=device, dtype=dtype)
+    b = torch.randn(size, size, device=device, dtype=dtype)
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    torch.matmul(a, b)
+    sync()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        torch.matmul(a, b)
+        sync()
+        best = min(best, time.perf_counter() - start)
+    return 2 * size**3 / best

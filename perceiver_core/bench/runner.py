@@ -1,0 +1,239 @@
+"""`perceiver bench`: our model and HF's PerceiverForImageClassificationFourier on the same config, interleaved.
+
+For every (mode, batch, input size) of a preset: both models are built with the same architecture, warmed up
+outside the timed region, then timed step by step, alternating ours and HF's, on the same random images
+(never zeros); the device is synchronised before each clock read. Reported per run: images/s (median step),
+FLOPs per image (FlopCounterMode, attention analytic on every device), MFU against the measured matrix-product
+peak of the device, peak memory, and our speed as a multiple of HF's. A table is printed; `--out` writes JSON.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import platform
+import statistics
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from ..errors import UserError
+from .flops import count_flops, matmul_peak
+from .models import build_hf, build_ours, hf_available, ours_batch, parameter_count
+from .presets import PRESETS, Preset
+
+
+@dataclass
+class BenchOptions:
+    """What to run. None fields take the preset's values."""
+
+    preset: str = "tiny"
+    backend: str = "auto"
+    precision: str = "auto"
+    batches: tuple[int, ...] | None = None
+    sizes: tuple[int, ...] | None = None
+    modes: tuple[str, ...] | None = None
+    steps: int | None = None
+    warmup: int | None = None
+    hf: bool = True
+    compile: bool = False
+    chunk_keys: int | None = None
+    activation_checkpointing: bool = False
+    seed: int = 0
+    out: str | None = None
+    log: Callable[[str], None] = field(default=lambda s: None)
+
+
+def _memory(backend) -> int | None:
+    stats = backend.memory_stats()
+    for key in ("peak_allocated_bytes", "peak_rss_bytes", "allocated_bytes"):
+        if key in stats:
+            return int(stats[key])
+    return None
+
+
+def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch.Tensor, backend, precision: str,
+                compile_: bool):
+    """(step, flop_step) for one model: a training step (forward, loss, backward, AdamW) or a no-grad forward;
+    flop_step does the same work for FlopCounterMode (a forward with autograd on: its module tracker fails
+    under no_grad)."""
+    from ..optim import make_optimizer
+    from ..training import autocast
+
+    device = backend.device()
+    if kind == "ours":
+        batch = {**ours_batch(images), "label": labels}
+        fwd = torch.compile(model, **backend.compile_options()) if compile_ else model
+
+        def forward():
+            return model.task.loss(fwd(batch), batch) if mode == "train" else fwd(batch)
+    else:
+        pixels = images.permute(0, 3, 1, 2).contiguous()  # [B, 3, H, W]
+
+        def forward():
+            out = model(inputs=pixels, labels=labels if mode == "train" else None)
+            return out.loss if mode == "train" else out.logits
+
+    if mode == "train":
+        model.train()
+        optimizer = make_optimizer(model, "adamw", 1e-4, 0.01, (0.9, 0.999), device)
+
+        def step():
+            with autocast(backend, precision):
+                loss = forward()
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+        return step, step
+    model.eval()
+
+    def step():
+        with torch.no_grad(), autocast(backend, precision):
+            forward()
+
+    def flop_step():
+        with autocast(backend, precision):
+            forward()
+    return step, flop_step
+
+
+def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int, size: int,
+              steps: int, warmup: int, peak: float) -> dict[str, Any]:
+    device = backend.device()
+    g = torch.Generator().manual_seed(opts.seed)
+    images = torch.rand(batch, size, size, 3, generator=g).to(device)  # [B, H, W, 3], never zeros
+    labels = torch.randint(0, preset.num_classes, (batch,), generator=g).to(device)
+    kinds = ["ours"] + (["hf"] if opts.hf and preset.hf is not None else [])
+    models, step_fns, flop_fns, results = {}, {}, {}, {}
+    for kind in kinds:
+        torch.manual_seed(opts.seed)
+        overrides = {"encoder": {"activation_checkpointing": True}} if opts.activation_checkpointing else None
+        model = (build_ours(preset, size, overrides=overrides) if kind == "ours"
+                 else build_hf(preset, size)).to(device)
+        models[kind] = model
+        step_fns[kind], flop_fns[kind] = _make_steps(kind, model, mode, images, labels, backend, opts.precision,
+                                     opts.compile and kind == "ours")
+        results[kind] = {"params": parameter_count(model), "times": [], "peak_memory_bytes": None}
+    # FLOPs of one step, counted once per model (outside the timed region).
+    for kind in kinds:
+        counted = count_flops(flop_fns[kind], models[kind] if kind == "ours" else None, backward=mode == "train")
+        results[kind]["flops_per_step"] = counted["total"]
+        results[kind]["attention_flops_per_step"] = counted["attention"]
+    for kind in kinds:  # warm-up: compilation, autotuning, allocator
+        for _ in range(warmup):
+            step_fns[kind]()
+    backend.synchronize()
+    for kind in kinds:
+        backend.reset_peak_memory()
+        step_fns[kind]()
+        backend.synchronize()
+        results[kind]["peak_memory_bytes"] = _memory(backend)
+    for i in range(steps):  # interleaved: ours, HF, ours, HF ...
+        for kind in kinds:
+            backend.synchronize()
+            start = time.perf_counter()
+            step_fns[kind]()
+            backend.synchronize()
+            results[kind]["times"].append(time.perf_counter() - start)
+        opts.log(f"  {mode} batch {batch} size {size}: step {i + 1}/{steps}")
+    row: dict[str, Any] = {"mode": mode, "batch": batch, "size": size, "steps": steps}
+    for kind in kinds:
+        r = results[kind]
+        median = statistics.median(r["times"])
+        r["median_step_s"] = median
+        r["images_per_s"] = batch / median
+        r["flops_per_image"] = r["flops_per_step"] / batch
+        r["tflops_per_s"] = r["flops_per_step"] / median / 1e12
+        r["mfu"] = r["flops_per_step"] / median / peak if peak else None
+        row[kind] = r
+    if "hf" in row:
+        row["speedup_vs_hf"] = row["ours"]["images_per_s"] / row["hf"]["images_per_s"]
+    del models, step_fns, flop_fns
+    gc.collect()
+    return row
+
+
+def run_bench(opts: BenchOptions) -> dict[str, Any]:
+    from ..backends import select_backend
+    from ..modules import kernels
+
+    preset = PRESETS.get(opts.preset)
+    if preset is None:
+        raise UserError(f"unknown bench preset {opts.preset!r}; presets: {', '.join(PRESETS)}")
+    if opts.hf and preset.hf is not None:
+        ok, reason = hf_available()
+        if not ok:
+            opts.log(f"note: no HF comparison: {reason}")
+            opts.hf = False
+    backend = select_backend(opts.backend)
+    device = backend.device()
+    dtype = backend.autocast_dtype(opts.precision) or torch.float32
+    if opts.compile and not backend.should_compile(True):
+        raise UserError(f"backend {backend.name!r} does not compile models; drop --compile")
+    if opts.chunk_keys is not None:
+        kernels.set_policy(kernels.get_policy().with_(chunk_keys=opts.chunk_keys, chunk_min_keys=opts.chunk_keys))
+    peak = matmul_peak(device, dtype)
+    batches = opts.batches or preset.batches
+    sizes = opts.sizes or preset.sizes or (preset.image_size,)
+    modes = opts.modes or preset.modes
+    steps, warmup = opts.steps or preset.steps, opts.warmup if opts.warmup is not None else preset.warmup
+    rows = []
+    for mode in modes:
+        for size in sizes:
+            for batch in batches:
+                opts.log(f"{preset.name}: {mode}, batch {batch}, {size}x{size}")
+                try:
+                    rows.append(_run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak))
+                except torch.OutOfMemoryError:
+                    rows.append({"mode": mode, "batch": batch, "size": size, "error": "out of memory"})
+                    gc.collect()
+                    if device.type == "cuda":
+                        torch.cuda.empty_cache()
+    try:
+        import transformers
+        hf_version = transformers.__version__
+    except ImportError:
+        hf_version = None
+    report = {"preset": preset.name, "description": preset.description, "backend": backend.name,
+              "device": _device_name(device), "precision": opts.precision, "dtype": str(dtype).removeprefix("torch."),
+              "compile": opts.compile, "activation_checkpointing": opts.activation_checkpointing,
+              "chunk_keys": opts.chunk_keys, "peak_flops": peak, "peak_source": f"measured {str(dtype)[6:]} matmul",
+              "torch": torch.__version__, "transformers": hf_version, "python": platform.python_version(),
+              "threads": torch.get_num_threads(), "rows": rows}
+    if opts.out:
+        with open(opts.out, "w", encoding="utf-8") as f:
+            json.dump(report, f, indent=2)
+            f.write("\n")
+    return report
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return f"{device.type} ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
+
+
+def format_table(report: dict[str, Any]) -> str:
+    gib = 2**30
+    head = (f"{'mode':<6}{'batch':>6}{'size':>6}  {'ours img/s':>10}{'HF img/s':>10}{'x HF':>7}"
+            f"{'ours MFU':>9}{'HF MFU':>8}{'GFLOP/img':>10}{'ours mem':>10}{'HF mem':>9}")
+    lines = [f"{report['preset']} on {report['device']} [{report['backend']}, {report['dtype']}"
+             f"{', compiled' if report['compile'] else ''}]; MFU vs {report['peak_flops'] / 1e12:.2f} TFLOP/s "
+             f"({report['peak_source']})", head]
+
+    def mem(r):
+        return f"{r['peak_memory_bytes'] / gib:.2f}G" if r and r.get("peak_memory_bytes") else "-"
+
+    for row in report["rows"]:
+        if "error" in row:
+            lines.append(f"{row['mode']:<6}{row['batch']:>6}{row['size']:>6}  {row['error']}")
+            continue
+        ours, hf = row["ours"], row.get("hf")
+        lines.append(
+            f"{row['mode']:<6}{row['batch']:>6}{row['size']:>6}  {ours['images_per_s']:>10.2f}"
+            f"{(hf['images_per_s'] if hf else float('nan')):>10.2f}{row.get('speedup_vs_hf', float('nan')):>7.2f}"
+            f"{(ours['mfu'] or 0) * 100:>8.1f}%{((hf['mfu'] or 0) * 100 if hf else float('nan')):>7.1f}%"
+            f"{ours['flops_per_image'] / 1e9:>10.2f}{mem(ours):>10}{mem(hf):>9}")
+    return "\n".join(lines)

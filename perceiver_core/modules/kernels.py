@@ -1,0 +1,208 @@
+"""Attention kernels chosen per shape: the policy `MultiHeadAttention` routes its attention through.
+
+Three exact rewrites of softmax(q k^T / sqrt(d)) v, each checked against the plain fp32 path in
+tests/test_kernels.py:
+
+- Head-dim padding: fused kernels want per-head dims that are multiples of 8. Zero channels appended to q and k
+  add nothing to q k^T, and zero channels appended to v give zero outputs that are sliced off, so padding is
+  exact when the scale stays 1/sqrt(original head dim). (The ImageNet Fourier cross-attend has one head of 261.)
+- SDPA backend per shape (CUDA): flash needs fp16/bf16, no mask and a head dim <= 256; cuDNN wins for many
+  queries (512 latents: 241-642 TFLOP/s forward) but falls to 61 TFLOP/s with 128 queries, where flash holds 234;
+  the memory-efficient kernel accepts masks and fp32 but its backward is pathological (11-61 TFLOP/s) for long
+  keys and few batch x heads, so training never picks it there. Figures: /work/shared/BENCHMARKS.md.
+- Chunked cross-attend (`chunked_cross_attend`): for very large inputs in inference, keys are processed in
+  chunks with an online softmax (flash-decoding style): per chunk the LayerNorm, K and V are computed and
+  folded into a running (max, sum, accumulator), so the input is never materialised several times over.
+
+Nothing here changes parameters: weights of the plain path load unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import dataclass, replace
+from typing import Iterator, Literal
+
+import torch
+import torch.nn.functional as F
+
+PadMode = Literal["auto", "always", "never"]
+
+
+@dataclass(frozen=True)
+class AttentionPolicy:
+    """How attention is computed; set once per process by the backend (`Backend.attention_policy()`).
+
+    pad_head_dim: "auto" pads on CUDA only (the CPU math kernel gains nothing), "always" / "never" force it.
+    pad_multiple: per-head dims are padded up to a multiple of this.
+    select_sdpa_backend: on CUDA, restrict SDPA to the kernels that suit the shape (see `sdpa_backends`).
+    cudnn_min_queries: at or above this many queries cuDNN is preferred to flash (BENCHMARKS.md: 512 vs 128).
+    long_keys: key count from which the memory-efficient kernel's backward is avoided in training.
+    max_fused_head_dim: the largest (padded) head dim flash attention takes.
+    chunk_keys: key chunk of the chunked cross-attend; chunk_min_keys: inputs with fewer keys are not chunked.
+    """
+
+    pad_head_dim: PadMode = "auto"
+    pad_multiple: int = 8
+    select_sdpa_backend: bool = True
+    cudnn_min_queries: int = 256
+    long_keys: int = 4096
+    max_fused_head_dim: int = 256
+    chunk_keys: int = 16384
+    chunk_min_keys: int = 65536
+
+    def with_(self, **changes) -> "AttentionPolicy":
+        return replace(self, **changes)
+
+
+_POLICY = AttentionPolicy()
+
+
+def get_policy() -> AttentionPolicy:
+    return _POLICY
+
+
+def set_policy(policy: AttentionPolicy) -> AttentionPolicy:
+    """Install `policy` for this process; returns the previous one."""
+    global _POLICY
+    previous, _POLICY = _POLICY, policy
+    return previous
+
+
+@contextlib.contextmanager
+def use_policy(policy: AttentionPolicy) -> Iterator[AttentionPolicy]:
+    previous = set_policy(policy)
+    try:
+        yield policy
+    finally:
+        set_policy(previous)
+
+
+def padded_dim(dim: int, multiple: int) -> int:
+    return dim if multiple <= 1 else -(-dim // multiple) * multiple
+
+
+def _pad_last(x: torch.Tensor, to: int) -> torch.Tensor:
+    return x if x.shape[-1] == to else F.pad(x, (0, to - x.shape[-1]))
+
+
+def sdpa_backends(policy: AttentionPolicy, *, queries: int, keys: int, batch_heads: int, head_dim: int,
+                  dtype: torch.dtype, has_mask: bool, training: bool) -> list:
+    """The SDPA kernels allowed for one CUDA call, best first (an empty list: let torch choose)."""
+    from torch.nn.attention import SDPBackend
+
+    half = dtype in (torch.float16, torch.bfloat16)
+    allowed = []
+    cudnn_ok = half and head_dim <= 128
+    flash_ok = half and not has_mask and head_dim <= policy.max_fused_head_dim
+    if cudnn_ok and queries >= policy.cudnn_min_queries:
+        allowed.append(SDPBackend.CUDNN_ATTENTION)
+    if flash_ok:
+        allowed.append(SDPBackend.FLASH_ATTENTION)
+    if cudnn_ok and queries < policy.cudnn_min_queries:
+        allowed.append(SDPBackend.CUDNN_ATTENTION)
+    # The memory-efficient backward is very slow (11-61 TFLOP/s) for long keys and few batch x heads: not in
+    # training there. With head dims over 256 (no fused kernel fits) that leaves the math path: unmeasured on a
+    # GPU in this project so far (docs/benchmarks.md has the command that decides it).
+    slow_backward = training and keys >= policy.long_keys and batch_heads < 64
+    if not slow_backward:
+        allowed.append(SDPBackend.EFFICIENT_ATTENTION)
+    allowed.append(SDPBackend.MATH)
+    return allowed
+
+
+def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: torch.Tensor | None = None,
+              dropout_p: float = 0.0, training: bool = False, policy: AttentionPolicy | None = None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(Dqk)) v for q [B, H, N, Dqk], k [B, H, M, Dqk], v [B, H, M, Dv] -> [B, H, N, Dv].
+
+    attn_mask: boolean, broadcastable to [B, H, N, M], True = attend. Exactly SDPA's result, computed with the
+    kernels the policy picks for this shape and device.
+    """
+    policy = policy or _POLICY
+    dqk, dv = q.shape[-1], v.shape[-1]
+    scale = 1.0 / math.sqrt(dqk)
+    pad = policy.pad_head_dim == "always" or (policy.pad_head_dim == "auto" and q.device.type == "cuda")
+    if pad:
+        pqk, pv = padded_dim(dqk, policy.pad_multiple), padded_dim(dv, policy.pad_multiple)
+        # One common padded dim: several kernels need Dqk == Dv.
+        if pqk != dqk or pv != dv or (q.device.type == "cuda" and dqk != dv):
+            width = max(pqk, pv)
+            q, k, v = _pad_last(q, width), _pad_last(k, width), _pad_last(v, width)  # [.., width]
+    ctx = contextlib.nullcontext()
+    if policy.select_sdpa_backend and q.device.type == "cuda" and not torch.compiler.is_compiling():
+        from torch.nn.attention import sdpa_kernel
+
+        allowed = sdpa_backends(policy, queries=q.shape[-2], keys=k.shape[-2],
+                                batch_heads=q.shape[0] * q.shape[1], head_dim=q.shape[-1], dtype=q.dtype,
+                                has_mask=attn_mask is not None, training=training and torch.is_grad_enabled())
+        ctx = sdpa_kernel(allowed, set_priority=True)
+    with ctx:
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p, scale=scale)
+    return out[..., :dv] if out.shape[-1] != dv else out  # [B, H, N, Dv]
+
+
+def should_chunk(keys: int, policy: AttentionPolicy | None = None, chunk: int | None = None) -> bool:
+    """Whether a cross-attend over `keys` inputs takes the chunked path (inference only; see the encoder)."""
+    policy = policy or _POLICY
+    if chunk is not None:
+        return chunk > 0 and keys > chunk
+    return keys >= policy.chunk_min_keys
+
+
+def chunked_attention_core(qh: torch.Tensor, kv: torch.Tensor, kv_fn, key_mask: torch.Tensor | None,
+                           chunk: int) -> torch.Tensor:
+    """Online-softmax attention of qh [B, H, N, Dqk] over the keys of kv [B, M, C], `chunk` keys at a time.
+
+    kv_fn(kv_chunk [B, c, C]) -> (k [B, H, c, Dqk], v [B, H, c, Dv]) computes the chunk's keys and values
+    (LayerNorm and projections). Accumulates in fp32: running max m [B, H, N, 1], running sum l and the
+    weighted value sum acc [B, H, N, Dv]. Fully masked rows give zeros (SDPA would give NaN).
+    """
+    b, h, n, dqk = qh.shape
+    m_total = kv.shape[1]
+    scale = 1.0 / math.sqrt(dqk)
+    q32 = qh.float() * scale
+    m_run = torch.full((b, h, n, 1), float("-inf"), device=qh.device)
+    l_run = torch.zeros((b, h, n, 1), device=qh.device)
+    acc = None
+    for start in range(0, m_total, chunk):
+        k, v = kv_fn(kv[:, start:start + chunk])  # [B, H, c, Dqk], [B, H, c, Dv]
+        s = torch.matmul(q32, k.float().transpose(-1, -2))  # [B, H, N, c]
+        if key_mask is not None:
+            s = s.masked_fill(~key_mask[:, None, None, start:start + chunk], float("-inf"))
+        m_new = torch.maximum(m_run, s.amax(dim=-1, keepdim=True))  # [B, H, N, 1]
+        m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)  # all -inf so far
+        p = torch.exp(s - m_safe)  # [B, H, N, c]
+        correction = torch.exp(m_run - m_safe)  # [B, H, N, 1]
+        l_run = l_run * correction + p.sum(dim=-1, keepdim=True)
+        pv = torch.matmul(p, v.float())  # [B, H, N, Dv]
+        acc = pv if acc is None else acc * correction + pv
+        m_run = m_new
+    return (acc / l_run.clamp_min(torch.finfo(torch.float32).tiny)).to(qh.dtype)  # [B, H, N, Dv]
+
+
+def chunked_cross_attend(block, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None = None,
+                         chunk: int | None = None) -> torch.Tensor:
+    """`CrossAttention.forward(q, kv, key_mask)` computed over chunks of keys; same parameters, same result.
+
+    q [B, N, Cq] (latents), kv [B, M, Ckv] (the input) -> [B, N, Cq]. Per chunk of kv: LayerNorm, K and V
+    projections, then the online softmax; only [B, c, Ckv]-sized intermediates exist at once.
+    """
+    attn = block.attention
+    chunk = chunk or _POLICY.chunk_keys
+    b, n, _ = q.shape
+    h = attn.num_heads
+    qh = attn.q_proj(block.q_norm(q)).view(b, n, h, -1).transpose(1, 2)  # [B, H, N, Dqk]
+
+    def kv_fn(x: torch.Tensor):  # x [B, c, Ckv]
+        c = x.shape[1]
+        x = block.kv_norm(x)
+        k = attn.k_proj(x).view(b, c, h, -1).transpose(1, 2)  # [B, H, c, Dqk]
+        v = attn.v_proj(x).view(b, c, h, -1).transpose(1, 2)  # [B, H, c, Dv]
+        return k, v
+
+    out = chunked_attention_core(qh, kv, kv_fn, key_mask, chunk)  # [B, H, N, Dv]
+    out = out.transpose(1, 2).reshape(b, n, attn.v_channels)  # [B, N, Cv]
+    attended = block.dropout(attn.o_proj(out))  # [B, N, Cq]
+    x = q + attended if block.use_query_residual else attended
+    return x + block.mlp(block.mlp_norm(x))

@@ -1,0 +1,3 @@
+"""MPS (Apple silicon) backend for the Perceiver framework."""
+
+__version__ = "0.1.0"
