@@ -61,8 +61,9 @@ def cmd_backends(args) -> int:
 
 
 def cmd_pipelines(args) -> int:
-    rows = _registry(args).describe()
-    _emit(args, rows, "\n".join(f"{r['name']:<24} {r['description']}" for r in rows) or "no pipelines")
+    rows = _registry(args).describe(presets=args.presets)
+    _emit(args, rows, "\n".join(f"{r['name']:<24} {'(preset) ' if r['preset'] else ''}{r['description']}"
+                                for r in rows) or "no pipelines")
     return 0
 
 
@@ -257,7 +258,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("components", cmd_components, "list registered components")
     p.add_argument("--kind", choices=["preprocessor", "position", "encoder", "decoder", "task", "dataset"])
     add("backends", cmd_backends, "list installed hardware backends and whether each is usable here")
-    add("pipelines", cmd_pipelines, "list pipelines of the registry files")
+    p = add("pipelines", cmd_pipelines, "list pipelines of the registry files")
+    p.add_argument("--presets", action="store_true", help="also list the presets shipped with the core")
     p = add("validate", cmd_validate, "validate registry files without running anything")
     p.add_argument("files", nargs="+", metavar="FILE")
     p = add("schema", cmd_schema, "print the JSON schema of registry files for the installed plugins")

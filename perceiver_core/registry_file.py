@@ -58,24 +58,32 @@ class Registry:
     pipelines: dict[str, _Entry] = field(default_factory=dict)
     requires: dict[str, tuple[str, _Source]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    # The papers' configurations shipped with the core (perceiver_core/presets/presets.toml): a pipeline may
+    # `extends` one, or name one directly; they are not listed or validated as the files' own pipelines.
+    presets: dict[str, _Entry] = field(default_factory=dict)
 
     # -- public --------------------------------------------------------------------------------------------
     def names(self) -> list[str]:
         return sorted(self.pipelines)
 
-    def describe(self) -> list[dict[str, str]]:
+    def describe(self, *, presets: bool = False) -> list[dict[str, str]]:
+        names = self.names() + (sorted(set(self.presets) - set(self.pipelines)) if presets else [])
         return [{"name": n, "description": str(self._merged(n)[0].get("description", "")),
-                 "file": self.pipelines[n].source.path} for n in self.names()]
+                 "file": self._entry(n).source.path, "preset": n not in self.pipelines} for n in names]
+
+    def _entry(self, name: str) -> _Entry:
+        return self.pipelines[name] if name in self.pipelines else self.presets[name]
 
     def resolve(self, name: str, overrides: Iterable[str] = (), plugin_manager=None) -> PipelineSpec:
         """Merge `extends`, apply `--set key.path=value` overrides, validate every section."""
         from .plugins import get_plugin_manager
 
         pm = plugin_manager or get_plugin_manager()
-        if name not in self.pipelines:
+        if name not in self.pipelines and name not in self.presets:
             files = ", ".join(self.files) or "no registry file"
-            raise RegistryError(f"no pipeline named {name!r}{suggest(name, self.pipelines)} in {files}; "
-                                f"pipelines: {', '.join(self.names()) or 'none'}")
+            raise RegistryError(f"no pipeline named {name!r}{suggest(name, [*self.pipelines, *self.presets])} in "
+                                f"{files}; pipelines: {', '.join(self.names()) or 'none'}; presets: "
+                                f"{', '.join(sorted(self.presets)) or 'none'}")
         table, chain = self._merged(name)
         table = copy.deepcopy(table)
         for override in overrides:
@@ -101,7 +109,7 @@ class Registry:
     # -- internals -----------------------------------------------------------------------------------------
     def _merged(self, name: str) -> tuple[dict[str, Any], list[_Entry]]:
         chain: list[_Entry] = []
-        entry = self.pipelines[name]
+        entry = self._entry(name)
         while True:
             if any(e.name == entry.name for e in chain):
                 cycle = " -> ".join([e.name for e in chain] + [entry.name])
@@ -112,10 +120,11 @@ class Registry:
                 break
             if not isinstance(parent, str):
                 raise _error(entry, ["extends"], f"must be the name of another pipeline (a string), got {parent!r}")
-            if parent not in self.pipelines:
+            if parent not in self.pipelines and parent not in self.presets:
                 raise _error(entry, ["extends"], f"extends unknown pipeline {parent!r}"
-                             f"{suggest(parent, self.pipelines)}; pipelines: {', '.join(self.names())}")
-            entry = self.pipelines[parent]
+                             f"{suggest(parent, [*self.pipelines, *self.presets])}; pipelines: "
+                             f"{', '.join(self.names())}; presets: {', '.join(sorted(self.presets))}")
+            entry = self._entry(parent)
         merged: dict[str, Any] = {}
         for e in reversed(chain):
             merged = _merge(merged, e.table)
@@ -155,12 +164,15 @@ def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_d
         if p not in files:
             files.append(p)
     registry = Registry()
+    from .presets import PRESETS_FILE
+
+    _read_file(registry, PRESETS_FILE, into=registry.presets)
     for path in files:
         _read_file(registry, path)
     return registry
 
 
-def _read_file(registry: Registry, path: Path) -> None:
+def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = None) -> None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -171,7 +183,8 @@ def _read_file(registry: Registry, path: Path) -> None:
         line = _decode_error_line(str(exc))
         raise RegistryError(f"not valid TOML: {exc}", file=str(path), line=line) from None
     source = _Source(str(path), text)
-    registry.files.append(str(path))
+    if into is None:
+        registry.files.append(str(path))
     for key in data:
         if key not in ("requires", "pipelines"):
             raise RegistryError(f"unknown top-level table{suggest(key, ['requires', 'pipelines'])}; "
@@ -191,7 +204,7 @@ def _read_file(registry: Registry, path: Path) -> None:
         if not isinstance(table, dict):
             raise RegistryError("a pipeline must be a table ([pipelines.NAME])", file=str(path),
                                 line=locate(text, ["pipelines", name]), key=f"pipelines.{name}")
-        registry.pipelines[name] = _Entry(name, table, source)
+        (registry.pipelines if into is None else into)[name] = _Entry(name, table, source)
 
 
 def _decode_error_line(message: str) -> int | None:

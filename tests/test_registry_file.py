@@ -39,9 +39,9 @@ CORPUS = [
     ("extends-cycle", VALID + "\n[pipelines.x]\nextends = 'y'\n[pipelines.y]\nextends = 'x'\n", "x", 12,
      "pipelines.x.extends", ["cycle: x -> y -> x"]),
     ("missing-section", VALID.replace('decoder = { use = "classification" }\n', ""), "base", 1,
-     "pipelines.base.decoder", ["missing", "registered decoders: classification, pooled"]),
-    ("missing-plugin", VALID + "\n[pipelines.x]\nextends = 'base'\npreprocessor = { use = 'text.bytes' }\n", "x", 13,
-     "pipelines.x.preprocessor.use", ["perceiver-text, which is not installed", "pip install perceiver-text"]),
+     "pipelines.base.decoder", ["missing", "registered decoders: ", "classification, "]),
+    ("missing-plugin", VALID + "\n[pipelines.x]\nextends = 'base'\npreprocessor = { use = 'audio.spectrogram' }\n", "x",
+     13, "pipelines.x.preprocessor.use", ["perceiver-audio, which is not installed", "pip install perceiver-audio"]),
     ("requires-missing", "[requires]\nperceiver-nonexistent = '>=1'\n" + VALID, "base", 2,
      "requires.perceiver-nonexistent", ["not installed", "pip install perceiver-nonexistent"]),
     ("requires-version", "[requires]\nperceiver-image = '>=99'\n" + VALID, "base", 2, "requires.perceiver-image",
@@ -94,6 +94,17 @@ def test_set_overrides_are_validated(tmp_path):
         registry.resolve("base", ["train.epochs=many"])
     with pytest.raises(RegistryError, match=r"expected key.path=value"):
         registry.resolve("base", ["train.epochs"])
+
+
+def test_presets_can_be_extended_and_named(tmp_path):
+    path = tmp_path / "ok.toml"
+    path.write_text("[pipelines.mine]\nextends = 'imagenet-fourier'\ntrain = { epochs = 2 }\n")
+    registry = load_registry([path], include_default=False)
+    assert registry.names() == ["mine"]  # presets are not the file's own pipelines
+    spec = registry.resolve("mine")
+    assert spec["encoder"].config.num_latents == 512 and spec.train.epochs == 2
+    assert registry.resolve("imagenet-fourier")["position"].config.num_bands == 64
+    assert any(r["name"] == "imagenet-fourier" and r["preset"] for r in registry.describe(presets=True))
 
 
 def test_unknown_pipeline_suggests(tmp_path):

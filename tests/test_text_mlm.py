@@ -1,4 +1,4 @@
-"""The text demo: `text-mlm-tiny` (plugins/perceiver-text/registry-snippet.toml) validates, trains on the CPU and
+"""The text demo: `text-mlm-tiny` (root registry.toml) validates, trains on the CPU and
 beats the unigram baseline on masked bytes; `perceiver predict` fills the [MASK]s of a sentence."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SNIPPET = ROOT / "plugins" / "perceiver-text" / "registry-snippet.toml"
+SNIPPET = ROOT / "registry.toml"
 
 
 def test_snippet_validates(cli):
