@@ -10,13 +10,13 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-SNIPPET = ROOT / "registry.toml"
+REGISTRY = ROOT / "registry.toml"
 
 
-def test_snippet_validates(cli):
-    result = cli("validate", str(SNIPPET), "--json")
+def test_registry_with_the_text_demo_validates(cli):
+    result = cli("validate", str(REGISTRY), "--json")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["pipelines"] == ["text-mlm-tiny"]
+    assert "text-mlm-tiny" in json.loads(result.stdout)["pipelines"]
 
 
 @pytest.mark.slow
@@ -26,7 +26,7 @@ def test_text_mlm_tiny_beats_unigram_and_fills_masks(cli, tmp_path):
     from perceiver_text.corpus import DocstringCorpus
 
     out = tmp_path / "run"
-    result = cli("train", "text-mlm-tiny", "--registry", str(SNIPPET), "--out", str(out), "--no-progress",
+    result = cli("train", "text-mlm-tiny", "--registry", str(REGISTRY), "--out", str(out), "--no-progress",
                  "--max-steps", "150", "--json", env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     loss = json.loads(result.stdout)["loss"]  # masked-byte cross-entropy on the test split, nats
@@ -35,7 +35,7 @@ def test_text_mlm_tiny_beats_unigram_and_fills_masks(cli, tmp_path):
     assert loss < unigram - 0.5, (loss, unigram)
     sentence = tmp_path / "s.txt"
     sentence.write_text("Return a new l[MASK]st.\n")
-    result = cli("predict", "text-mlm-tiny", "--registry", str(SNIPPET), "--checkpoint",
+    result = cli("predict", "text-mlm-tiny", "--registry", str(REGISTRY), "--checkpoint",
                  str(out / "model.safetensors"), str(sentence), "--json")
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)
