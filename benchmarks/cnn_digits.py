@@ -42,7 +42,7 @@ class SmallCNN(nn.Module):
 
 
 def tensors(split, permutation):
-    images = torch.tensor(split.images).reshape(len(split), 64)  # [N, 64] in [0, 1]
+    images = torch.tensor(split.image).reshape(len(split), 64)  # [N, 64] in [0, 1]
     if permutation is not None:
         images = images[:, permutation]
     return ((images - 0.5) / 0.5).reshape(-1, 1, 8, 8), torch.tensor(split.labels)

@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from perceiver_core import BuildContext, Dataset
+from perceiver_core.datasets import ArraySplit, stratified_split
 from perceiver_core.errors import UserError
 
 from .configs import DigitsConfig
@@ -38,17 +39,6 @@ def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
     return (table[:, :-1] / 16.0).reshape(-1, 8, 8), table[:, -1].astype(np.int64)
 
 
-class _Split(Sequence[Mapping[str, Any]]):
-    def __init__(self, images: np.ndarray, labels: np.ndarray):
-        self.images, self.labels = images, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> Mapping[str, Any]:
-        return {"image": self.images[i][:, :, None], "label": int(self.labels[i])}
-
-
 class DigitsDataset(Dataset):
     splits = ("train", "test")
 
@@ -61,13 +51,10 @@ class DigitsDataset(Dataset):
     @cached_property
     def _splits(self) -> dict[str, _Split]:
         images, labels = load_digits_arrays()
-        rng = np.random.default_rng(self.config.split_seed)
-        test = np.zeros(len(labels), dtype=bool)
-        for cls in range(10):
-            idx = np.flatnonzero(labels == cls)
-            chosen = rng.choice(idx, size=round(len(idx) * self.config.test_fraction), replace=False)
-            test[chosen] = True
-        return {"train": _Split(images[~test], labels[~test]), "test": _Split(images[test], labels[test])}
+        images = images[:, :, :, None]  # [N, 8, 8, 1]: height, width, channels
+        test = stratified_split(labels, self.config.test_fraction, self.config.split_seed)
+        return {"train": ArraySplit(labels[~test], image=images[~test]),
+                "test": ArraySplit(labels[test], image=images[test])}
 
     def examples(self, split: str) -> Sequence[Mapping[str, Any]]:
         if split not in self.splits:

@@ -20,6 +20,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from perceiver_core import BuildContext, Dataset
+from perceiver_core.datasets import ArraySplit, stratified_split  # noqa: F401 (re-exported for tests)
 from perceiver_core.errors import UserError
 
 from .configs import BreastCancerConfig, IrisConfig, WineConfig, _TableConfig
@@ -58,30 +59,6 @@ def load_table(filename: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return table[:, :-1], table[:, -1].astype(np.int64), label_names
 
 
-def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> np.ndarray:
-    """A bool mask [N], True for test rows: round(test_fraction * n_c) of each class c, drawn with `seed`."""
-    rng = np.random.default_rng(seed)
-    test = np.zeros(len(labels), dtype=bool)
-    for cls in np.unique(labels):
-        idx = np.flatnonzero(labels == cls)
-        count = min(max(round(len(idx) * test_fraction), 1), len(idx) - 1) if len(idx) > 1 else 0
-        test[rng.choice(idx, size=count, replace=False)] = True
-    return test
-
-
-class _Split(Sequence[Mapping[str, Any]]):
-    def __init__(self, features: np.ndarray, labels: np.ndarray):
-        self.features, self.labels = features, labels
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-    def __getitem__(self, i: int) -> Mapping[str, Any]:
-        if not -len(self) <= i < len(self):
-            raise IndexError(f"index {i} out of range for a split of {len(self)} examples")
-        return {"features": self.features[i], "label": int(self.labels[i])}
-
-
 class SklearnTableDataset(Dataset):
     """One of scikit-learn's bundled classification tables with a fixed, seeded, stratified train/test split."""
 
@@ -103,8 +80,8 @@ class SklearnTableDataset(Dataset):
         mean, std = train_x.mean(axis=0), train_x.std(axis=0)
         std = np.where(std > 0, std, 1.0)
         return {
-            "train": _Split(features[~test].astype(np.float32), labels[~test]),
-            "test": _Split(features[test].astype(np.float32), labels[test]),
+            "train": ArraySplit(labels[~test], features=features[~test].astype(np.float32)),
+            "test": ArraySplit(labels[test], features=features[test].astype(np.float32)),
             "label_names": label_names,
             "mean": [float(v) for v in mean],
             "std": [float(v) for v in std],
