@@ -4,6 +4,7 @@ forward at batch 1, timed so that figures taken before and after a change can be
     OMP_NUM_THREADS=2 python benchmarks/bench_cpu_regression.py --label before --out before.json
     python benchmarks/bench_cpu_regression.py --label after --out after.json --compare before.json
     python benchmarks/bench_cpu_regression.py --ab 40 --out ab.json   # both code paths, interleaved
+    python benchmarks/bench_cpu_regression.py --ab-digits 3 --out ab-digits.json   # whole runs, alternating
 
 Prints a short table last and writes JSON. The machine is shared: quote medians and ratios, never one run.
 """
@@ -30,6 +31,28 @@ def time_digits(repeats: int) -> list[float]:
             subprocess.run([sys.executable, "-m", "perceiver_core", "train", "digits", "--out", out,
                             "--no-progress"], check=True, stdout=subprocess.DEVNULL)
             times.append(time.perf_counter() - start)
+    return times
+
+
+_PLAIN_RUN = (
+    "import sys, torch.nn.functional as F; import perceiver_core.modules.kernels as k\n"
+    "k.attention = lambda q, kk, v, *, attn_mask=None, dropout_p=0.0, training=False, policy=None: "
+    "F.scaled_dot_product_attention(q, kk, v, attn_mask=attn_mask, dropout_p=dropout_p)\n"
+    "from perceiver_core.cli import main; sys.exit(main(sys.argv[1:]))")
+
+
+def ab_digits_runs(pairs: int) -> dict[str, list[float]]:
+    """Whole `perceiver train digits` runs, alternating the plain SDPA call ("before") and the policy ("after")."""
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(pairs):
+        for label in ("before", "after"):
+            with tempfile.TemporaryDirectory() as out:
+                argv = ["train", "digits", "--out", out, "--no-progress"]
+                cmd = ([sys.executable, "-c", _PLAIN_RUN, *argv] if label == "before"
+                       else [sys.executable, "-m", "perceiver_core", *argv])
+                start = time.perf_counter()
+                subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL)
+                times[label].append(time.perf_counter() - start)
     return times
 
 
@@ -148,8 +171,18 @@ def main() -> int:
     p.add_argument("--compare", help="an earlier JSON of this script: print the ratios")
     p.add_argument("--ab", type=int, metavar="N", help="instead: N interleaved before/after pairs in one process "
                                                         "(plain SDPA call vs the kernel policy)")
+    p.add_argument("--ab-digits", type=int, metavar="N", help="instead: N pairs of whole digits training runs, "
+                                                                "plain SDPA call vs the kernel policy, alternating")
     args = p.parse_args()
     import torch
+
+    if args.ab_digits:
+        runs = ab_digits_runs(args.ab_digits)
+        Path(args.out).write_text(json.dumps({"label": args.label, "digits_train_s": runs}, indent=2) + "\n")
+        b, a = statistics.median(runs["before"]), statistics.median(runs["after"])
+        print(f"digits train, whole runs: before {b:.2f} s, after {a:.2f} s, after/before {a / b:.3f}")
+        print(f"  before {', '.join(f'{t:.1f}' for t in runs['before'])}; after {', '.join(f'{t:.1f}' for t in runs['after'])}")
+        return 0
 
     if args.ab:
         result = {"label": args.label, "torch": torch.__version__, "threads": torch.get_num_threads(),

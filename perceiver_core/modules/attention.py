@@ -1,7 +1,7 @@
 """Attention blocks with the semantics of DeepMind's perceiver.py.
 
 - `MultiHeadAttention`: separate qk and v channels, an output projection, scaled dot-product attention through
-  `torch.nn.functional.scaled_dot_product_attention` (which picks a fused kernel where one applies).
+  the kernel policy of `kernels.py` (SDPA with head dims padded exactly and kernels picked per shape).
 - `CrossAttention`: pre-LayerNorm on queries and keys/values, optional query residual, then an MLP.
 - `SelfAttention`: pre-LayerNorm, residual attention, residual MLP.
 """
