@@ -86,3 +86,18 @@ def test_bench_parser_imports_no_torch():
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
+
+
+def test_hf_out_of_memory_keeps_our_row(monkeypatch):
+    pytest.importorskip("transformers")
+    from perceiver_core.bench import runner
+
+    def oom(*args, **kwargs):
+        raise torch.OutOfMemoryError("HF does not fit (test)")
+
+    monkeypatch.setattr(runner, "build_hf", oom)
+    report = runner.run_bench(runner.BenchOptions(preset="tiny", backend="cpu", batches=(2,), modes=("infer",),
+                                                  steps=1, warmup=0))
+    (row,) = report["rows"]
+    assert row["hf_error"] == "out of memory" and "hf" not in row and row["ours"]["images_per_s"] > 0
+    assert "(HF: out of memory)" in runner.format_table(report)

@@ -100,12 +100,12 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
 
 
 def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int, size: int,
-              steps: int, warmup: int, peak: float) -> dict[str, Any]:
+              steps: int, warmup: int, peak: float, with_hf: bool = True) -> dict[str, Any]:
     device = backend.device()
     g = torch.Generator().manual_seed(opts.seed)
     images = torch.rand(batch, size, size, 3, generator=g).to(device)  # [B, H, W, 3], never zeros
     labels = torch.randint(0, preset.num_classes, (batch,), generator=g).to(device)
-    kinds = ["ours"] + (["hf"] if opts.hf and preset.hf is not None else [])
+    kinds = ["ours"] + (["hf"] if with_hf and opts.hf and preset.hf is not None else [])
     models, step_fns, flop_fns, results = {}, {}, {}, {}
     for kind in kinds:
         torch.manual_seed(opts.seed)
@@ -184,13 +184,18 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         for size in sizes:
             for batch in batches:
                 opts.log(f"{preset.name}: {mode}, batch {batch}, {size}x{size}")
-                try:
-                    rows.append(_run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak))
-                except torch.OutOfMemoryError:
-                    rows.append({"mode": mode, "batch": batch, "size": size, "error": "out of memory"})
-                    gc.collect()
-                    if device.type == "cuda":
-                        torch.cuda.empty_cache()
+                row = None
+                for with_hf in (True, False):  # HF out of memory: our model alone
+                    try:
+                        row = _run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak, with_hf)
+                        if not with_hf and opts.hf and preset.hf is not None:
+                            row["hf_error"] = "out of memory"
+                        break
+                    except torch.OutOfMemoryError:
+                        gc.collect()
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+                rows.append(row or {"mode": mode, "batch": batch, "size": size, "error": "out of memory"})
     later = matmul_peak(device, dtype)
     if later > peak:  # a busy machine at the start: re-derive MFU from the better peak
         for row in rows:
@@ -242,5 +247,6 @@ def format_table(report: dict[str, Any]) -> str:
             f"{row['mode']:<6}{row['batch']:>6}{row['size']:>6}  {ours['images_per_s']:>10.2f}"
             f"{(hf['images_per_s'] if hf else float('nan')):>10.2f}{row.get('speedup_vs_hf', float('nan')):>7.2f}"
             f"{(ours['mfu'] or 0) * 100:>8.1f}%{((hf['mfu'] or 0) * 100 if hf else float('nan')):>7.1f}%"
-            f"{ours['flops_per_image'] / 1e9:>10.2f}{mem(ours):>10}{mem(hf):>9}")
+            f"{ours['flops_per_image'] / 1e9:>10.2f}{mem(ours):>10}{mem(hf):>9}"
+            + (f"  (HF: {row['hf_error']})" if row.get("hf_error") else ""))
     return "\n".join(lines)
