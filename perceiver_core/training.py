@@ -101,6 +101,9 @@ class Trainer:
             torch.manual_seed(cfg.seed + 7919 * self.dist.rank)  # independent dropout masks per process
         if self.backend.should_compile(cfg.compile):
             self.forward = torch.compile(self.forward, **self.backend.compile_options())
+        # fp16 has too little range for small gradients: scale the loss (bf16 and fp32 need no scaling)
+        fp16 = self.backend.autocast_dtype(cfg.precision) == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self.step, self.epoch = 0, 0
 
     # -- state ---------------------------------------------------------------------------------------------
@@ -121,6 +124,7 @@ class Trainer:
                 else:
                     scalars.setdefault(str(index), {})[key] = value
         meta = {"format": TRAINER_FORMAT, "step": str(self.step), "epoch": str(self.epoch),
+                "grad_scaler": json.dumps(self.scaler.state_dict() if self.scaler is not None else None),
                 "param_groups": json.dumps(opt["param_groups"]), "optim_scalars": json.dumps(scalars),
                 "loader": json.dumps(self.loader.state_dict())}
         atomic_save(tensors, self.out / STATE_FILE, meta)
@@ -147,6 +151,9 @@ class Trainer:
         own = f"rng.torch.{self.dist.rank}"
         torch.set_rng_state(tensors[own if own in tensors else rng[0]])
         self.loader.load_state_dict(json.loads(meta["loader"]))
+        scaler_state = json.loads(meta.get("grad_scaler", "null"))
+        if self.scaler is not None and scaler_state:
+            self.scaler.load_state_dict(scaler_state)
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
 
     # -- loop ----------------------------------------------------------------------------------------------
@@ -214,10 +221,18 @@ class Trainer:
             outputs = self.forward(batch)
             loss = self.model.task.loss(outputs, batch)
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if self.scaler is None:
+            loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.optimizer.step()
+            return loss.detach()
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)  # clip the true gradients
         if cfg.grad_clip is not None:
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.optimizer.step()
+        self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
+        self.scaler.update()
         return loss.detach()
 
 

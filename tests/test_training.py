@@ -88,13 +88,34 @@ def test_user_errors_exit_2_without_traceback(cli, tmp_path):
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+def test_the_perceiver_ignores_pixel_order():
+    """digits-permuted shuffles every image's pixels (keeping their true positions): with the same weights, the
+    Perceiver's outputs are the same function of the image, so training can only differ by rounding noise."""
+    from perceiver_core import build_pipeline
+    from perceiver_core.data import collate
+    from perceiver_core.pipeline import build_dataset
+
+    torch.manual_seed(0)
+    plain = build_pipeline("digits").eval()
+    permuted = build_pipeline("digits-permuted").eval()
+    permuted.load_state_dict(plain.state_dict())
+    examples = build_dataset(plain.spec).examples("test")
+    batch = [examples[i] for i in range(16)]
+    a, b = collate([plain.prepare(e) for e in batch]), collate([permuted.prepare(e) for e in batch])
+    assert not torch.equal(a["pixels"], b["pixels"])  # the model really sees another order
+    with torch.no_grad():
+        torch.testing.assert_close(permuted(b), plain(a), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["digits", "digits-permuted"])
-def test_digits_reaches_97_percent(cli, tmp_path, name):
-    """The README's main job: the shipped pipelines reach >= 97% test accuracy (about 45 s each on 2 cores)."""
+@pytest.mark.parametrize("name, least", [("digits", 0.97), ("digits-permuted", 0.96)])
+def test_digits_pipelines_learn(cli, tmp_path, name, least):
+    """The README's main job reaches >= 97% test accuracy (about 40 s on 2 cores). The permuted pipeline is the
+    same function (test above), so its accuracy differs only by training noise: on the 359 test images one run's
+    accuracy has a sampling spread of about 0.8 points (docs/digits.md gives several seeds of both)."""
     result = cli("train", name, "--out", str(tmp_path), "--json", "--no-progress")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout)["accuracy"] >= 0.97
+    assert json.loads(result.stdout)["accuracy"] >= least
 
 
 @pytest.mark.slow
@@ -126,3 +147,21 @@ def test_two_process_ddp_matches_one_process(tmp_path):
         torch.testing.assert_close(a[key], b[key], rtol=1e-4, atol=1e-5, msg=key)
     lines = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert json.loads(lines[-1])["split"] == "test"
+
+
+def test_fp16_training_scales_the_loss_and_resumes(tmp_path, monkeypatch):
+    """fp16 autocast trains through a GradScaler whose state is saved and restored (CPU autocast in fp16 stands in
+    for a GPU here)."""
+    from perceiver_cpu.backend import CpuBackend
+
+    monkeypatch.setattr(CpuBackend, "autocast_dtype", lambda self, precision: torch.float16)
+    spec = _spec("tiny", "train.max_steps=4")
+    result = train(spec, tmp_path, progress=False)
+    assert result["step"] == 4 and 0 <= result["accuracy"] <= 1
+    from perceiver_core.checkpoint import TRAINER_FORMAT, read_safetensors
+
+    _, meta = read_safetensors(tmp_path / "trainer_state.safetensors", TRAINER_FORMAT)
+    state = json.loads(meta["grad_scaler"])
+    assert state["scale"] > 0 and "_growth_tracker" in state
+    resumed = train(_spec("tiny", "train.max_steps=6"), tmp_path, resume=tmp_path, progress=False)
+    assert resumed["step"] == 6
