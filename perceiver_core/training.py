@@ -209,6 +209,10 @@ class Trainer:
             bar.close()
             if log is not None:
                 log.close()
+        if main:
+            from .plot import plot_metrics
+
+            plot_metrics(self.out / METRICS_FILE, self.out / "metrics.png")
         return {**metrics, "step": self.step, "epoch": self.epoch,
                 "train_seconds": round(time.perf_counter() - start, 2)}
 

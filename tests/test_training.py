@@ -42,6 +42,9 @@ def test_metrics_lines_and_checkpoint_are_written(tmp_path):
     assert lines[-1]["split"] == "test" and lines[-1]["accuracy"] == result["accuracy"]
     assert (tmp_path / "model.safetensors").is_file() and (tmp_path / "trainer_state.safetensors").is_file()
     assert json.loads((tmp_path / "pipeline.json").read_text())["train"]["optimizer"] == "lamb"
+    pytest.importorskip("matplotlib", reason="the metrics plot needs matplotlib (pip install perceiver-core[plot])")
+    png = (tmp_path / "metrics.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
 
 
 def test_a_short_run_learns(tmp_path):

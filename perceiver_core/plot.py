@@ -1,0 +1,46 @@
+"""A PNG of a run's metrics.jsonl: training loss, and every evaluation metric, against the step.
+
+Written at the end of `perceiver train` when matplotlib is installed (`pip install perceiver-core[plot]`);
+without it the run simply has no plot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> bool:
+    """Draw `metrics_file` into `png` (atomically); False when matplotlib is not installed."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    records = [json.loads(line) for line in Path(metrics_file).read_text().splitlines() if line.strip()]
+    train = [r for r in records if r.get("split") == "train"]
+    evals = [r for r in records if r.get("split") not in (None, "train")]
+    names = sorted({k for r in evals for k in r if k not in ("step", "epoch", "split", "seconds", "loss")})
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", lw=1)
+    if evals:
+        axes[0].plot([r["step"] for r in evals], [r["loss"] for r in evals], "o-", label=f"{evals[0]['split']} loss")
+    for name in names:
+        points = [(r["step"], r[name]) for r in evals if name in r]
+        axes[1].plot(*zip(*points), "o-", label=f"{evals[0]['split']} {name}")
+    axes[0].set(xlabel="step", ylabel="loss", title="loss")
+    axes[1].set(xlabel="step", title="evaluation metrics")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend()
+    fig.tight_layout()
+    png = Path(png)
+    tmp = png.with_name(f".{png.name}.tmp.png")
+    fig.savefig(tmp, dpi=100)
+    plt.close(fig)
+    os.replace(tmp, png)
+    return True
