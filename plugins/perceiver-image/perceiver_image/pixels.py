@@ -52,8 +52,11 @@ class PixelPreprocessor(ImageAugment, Preprocessor):
         return {"pixels": pixels}
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
-        if "pixels" not in batch and "image" in batch:  # a raw image tensor [B, C, H, W], as HF models take
-            batch = {"pixels": batch["image"].flatten(2).transpose(1, 2)}  # [B, H*W, C]
+        if "pixels" not in batch and "image" in batch:  # a normalised image tensor [B, C, H, W], as HF models take
+            pixels = batch["image"].flatten(2).transpose(1, 2)  # [B, H*W, C]
+            if self.permutation is not None:  # the order prepare() would have produced
+                pixels = pixels[:, self.permutation.to(pixels.device)]
+            batch = {"pixels": pixels}
         pixels = batch["pixels"]  # [B, M, C]
         if pixels.dim() != 3 or pixels.shape[1] != math.prod(self.index_shape):
             raise ValueError(f"batch['pixels'] must be [B, {math.prod(self.index_shape)}, C], got {list(pixels.shape)}")
