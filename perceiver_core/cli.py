@@ -307,6 +307,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         print(f"perceiver: error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # a path the user named cannot be read or written (missing folder, permissions, disk full)
+        where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+        print(f"perceiver: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("perceiver: interrupted", file=sys.stderr)
         return 130

@@ -26,8 +26,16 @@ from .spec import PipelineSpec
 MODEL_FILE, STATE_FILE, METRICS_FILE = "model.safetensors", "trainer_state.safetensors", "metrics.jsonl"
 
 
+def autocast_dtype(backend: Backend, precision: str) -> torch.dtype | None:
+    """The backend's autocast dtype for `train.precision`; a precision it cannot run is a user error."""
+    try:
+        return backend.autocast_dtype(precision)
+    except ValueError as exc:
+        raise UserError(f"train.precision = {precision!r} on the {backend.name} backend: {exc}") from None
+
+
 def autocast(backend: Backend, precision: str):
-    dtype = backend.autocast_dtype(precision)
+    dtype = autocast_dtype(backend, precision)
     if dtype is None:
         return contextlib.nullcontext()
     return torch.autocast(device_type=backend.device().type, dtype=dtype)
@@ -102,7 +110,7 @@ class Trainer:
         if self.backend.should_compile(cfg.compile):
             self.forward = torch.compile(self.forward, **self.backend.compile_options())
         # fp16 has too little range for small gradients: scale the loss (bf16 and fp32 need no scaling)
-        fp16 = self.backend.autocast_dtype(cfg.precision) == torch.float16
+        fp16 = autocast_dtype(self.backend, cfg.precision) == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self.step, self.epoch = 0, 0
 

@@ -84,7 +84,9 @@ def test_user_errors_exit_2_without_traceback(cli, tmp_path):
     for args in (["train", "nope", "--out", str(tmp_path)],
                  ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "encoder.num_latents=0"],
                  ["evaluate", "tiny", "--registry", str(TINY), "--checkpoint", str(tmp_path / "none.safetensors")],
-                 ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "backend=tpu"]):
+                 ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "backend=tpu"],
+                 ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "train.precision=fp16"],
+                 ["schema", "--out", str(tmp_path / "missing-folder" / "schema.json")]):
         result = cli(*args)
         assert result.returncode == 2, (args, result.stderr)
         assert result.stderr.startswith("perceiver: error: ") and "Traceback" not in result.stderr
