@@ -107,6 +107,20 @@ def _decode(meta: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
+def load_weights(model, tensors: Mapping[str, torch.Tensor], context: str) -> None:
+    """Load a state dict exactly, or raise one CheckpointError line naming what differs (keys and shapes)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in tensors]
+    unexpected = [k for k in tensors if k not in own]
+    reshaped = [f"{k}: {list(tensors[k].shape)} in the file, {list(own[k].shape)} here" for k in own
+                if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or unexpected or reshaped:
+        parts = [f"{len(x)} {what} (e.g. {x[0]})" for x, what in
+                 ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape")) if x]
+        raise CheckpointError(f"{context}: tensors " + "; ".join(parts))
+    model.load_state_dict(tensors)
+
+
 def from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu", plugin_manager=None):
     """A ready model (eval mode) from a checkpoint file; needs the plugins that built it, not the registry."""
     from .interfaces import BuildContext
@@ -127,14 +141,6 @@ def from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     model = build_from_spec(spec, BuildContext.from_json(meta["context"]), plugin_manager=plugin_manager)
     for alias, target in meta.get("aliases", {}).items():
         tensors[alias] = tensors[target]
-    missing, unexpected = [], []
-    try:
-        result = model.load_state_dict(tensors, strict=False)
-        missing, unexpected = result.missing_keys, result.unexpected_keys
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path} does not fit the model its metadata describes: {exc}") from None
-    if missing or unexpected:
-        raise CheckpointError(f"{path} does not fit the model its metadata describes: "
-                              f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    load_weights(model, tensors, f"{path} does not fit the model its metadata describes")
     model.checkpoint_metadata = meta
     return model.to(device).eval()

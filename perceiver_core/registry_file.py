@@ -28,7 +28,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from .components import FIRST_PARTY_NAMESPACES, install_hint, suggest
+from .components import install_hint, suggest
 from .config.train import TrainConfig
 from .errors import MissingComponentError, RegistryError
 from .spec import OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, ComponentChoice, PipelineSpec

@@ -36,7 +36,7 @@ def _inline_keys(rest: str, table: list[str]) -> list[tuple[list[str], int]]:
             continue
         if ch in "\"'":
             end = rest.find(ch, i + 1)
-            m = re.match(rf"\s*=", rest[end + 1:]) if end != -1 else None
+            m = re.match(r"\s*=", rest[end + 1:]) if end != -1 else None
             if m and len(stack) > 1:
                 found.append((stack[-1] + [rest[i + 1:end]], i))
             i = end + 1 if end != -1 else len(rest)

@@ -14,10 +14,10 @@ from typing import Any, Mapping, Sequence
 import torch
 
 from .backends import select_backend
-from .checkpoint import TRAINER_FORMAT, atomic_save, read_safetensors, save_checkpoint
+from .checkpoint import TRAINER_FORMAT, atomic_save, load_weights, read_safetensors, save_checkpoint
 from .data import make_loader, to_device
 from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
-from .errors import CheckpointError, UserError
+from .errors import UserError
 from .interfaces import Backend, BuildContext
 from .optim import lr_at, make_optimizer
 from .pipeline import Pipeline, build_dataset, build_from_spec
@@ -143,10 +143,8 @@ class Trainer:
 
         weights, _ = read_safetensors(folder / MODEL_FILE, FORMAT)
         tensors, meta = read_safetensors(folder / STATE_FILE, TRAINER_FORMAT)
-        try:
-            self.model.load_state_dict(weights)
-        except RuntimeError as exc:
-            raise CheckpointError(f"{folder / MODEL_FILE} does not fit pipeline {self.spec.name!r}: {exc}") from None
+        load_weights(self.model, weights, f"{folder / MODEL_FILE} was not trained with pipeline {self.spec.name!r} "
+                                          "as it is now (resume with the same pipeline and overrides)")
         state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():
             if key.startswith("optim."):

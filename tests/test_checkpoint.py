@@ -69,7 +69,8 @@ def test_weights_that_do_not_fit_are_refused(tmp_path):
     spec["encoder"]["num_latents"] = 99  # metadata now describes another model
     meta["pipeline"] = json.dumps(spec)
     ckpt.atomic_save(tensors, path, meta)
-    with pytest.raises(CheckpointError, match="does not fit the model"):
+    with pytest.raises(CheckpointError, match=r"does not fit the model .*: tensors .* of another shape "
+                                              r"\(e.g. encoder.latents: \[16, 32\] in the file, \[99, 32\] here\)"):
         from_checkpoint(path)
 
 

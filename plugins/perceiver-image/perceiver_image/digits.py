@@ -49,7 +49,7 @@ class DigitsDataset(Dataset):
         return {"image_shape": (8, 8, 1), "num_classes": 10, "label_names": [str(i) for i in range(10)]}
 
     @cached_property
-    def _splits(self) -> dict[str, _Split]:
+    def _splits(self) -> dict[str, ArraySplit]:
         images, labels = load_digits_arrays()
         images = images[:, :, :, None]  # [N, 8, 8, 1]: height, width, channels
         test = stratified_split(labels, self.config.test_fraction, self.config.split_seed)
