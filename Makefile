@@ -21,7 +21,7 @@ $(PY):
 
 install: $(PY)
 	$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH)"
-	$(PIP) install -e . $(foreach d,$(PLUGIN_DIRS),-e $(d))
+	$(PIP) install -e ".[plot]" $(foreach d,$(PLUGIN_DIRS),-e $(d))
 
 install-test: install
 	$(PIP) install -e ".[test]"
