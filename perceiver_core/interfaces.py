@@ -136,6 +136,10 @@ class Decoder(nn.Module, abc.ABC):
     def forward(self, encoded: Encoded, byte_array: ByteArray) -> torch.Tensor:
         """Latents -> outputs [B, O, K]."""
 
+    def tie_to(self, preprocessor: Preprocessor) -> None:
+        """Called once the pipeline is built: share weights with the preprocessor (e.g. output logits tied to
+        the input embedding). Most decoders share nothing."""
+
 
 class Task(nn.Module, abc.ABC):
     """Loss, metrics and postprocessing for one kind of output."""
@@ -153,8 +157,12 @@ class Task(nn.Module, abc.ABC):
         """Per-batch (sum, count) pairs; the caller averages them over an epoch (loss included)."""
 
     @abc.abstractmethod
-    def postprocess(self, outputs: torch.Tensor) -> list[Any]:
-        """Outputs [B, O, K] -> one prediction per example (labels, bytes, images)."""
+    def postprocess(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None) -> list[Any]:
+        """Outputs [B, O, K] -> one prediction per example (labels, bytes, images).
+
+        `batch` is the collated input when there is one: some predictions depend on it (MLM fills the masked
+        positions of its input); tasks that do not need it ignore it.
+        """
 
 
 class Dataset(abc.ABC):

@@ -45,10 +45,7 @@ class Pipeline(nn.Module):
 
     @torch.no_grad()
     def predict(self, batch: Mapping[str, torch.Tensor]) -> list[Any]:
-        outputs = self(batch)
-        if getattr(self.task, "postprocess_needs_batch", False):  # e.g. MLM fills the masks of its inputs
-            return self.task.postprocess(outputs, batch)
-        return self.task.postprocess(outputs)
+        return self.task.postprocess(self(batch), batch)
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         """Raw example -> tensors (the data-worker half of the preprocessor)."""
@@ -92,9 +89,7 @@ def build_from_spec(spec: PipelineSpec, context: BuildContext | None = None, *, 
     context.input_channels = data_channels + context.position_channels
     encoder = _build(spec, "encoder", context, pm.registry)  # sets latent dims
     decoder = _build(spec, "decoder", context, pm.registry)
-    tie = getattr(decoder, "tie_to", None)
-    if callable(tie):  # e.g. output logits tied to the preprocessor's input embedding
-        tie(preprocessor)
+    decoder.tie_to(preprocessor)  # e.g. output logits tied to the input embedding
     return Pipeline(spec, context, preprocessor, position, encoder, decoder, task)
 
 

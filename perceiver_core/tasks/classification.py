@@ -42,7 +42,7 @@ class ClassificationTask(Task):
             out[f"top{k}_accuracy"] = (topk, n)
         return out
 
-    def postprocess(self, outputs: torch.Tensor) -> list[Any]:
+    def postprocess(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None) -> list[Any]:
         probs = self._logits(outputs).softmax(-1)
         conf, labels = probs.max(-1)
         return [{"label": int(label), "confidence": round(float(p), 4)} for label, p in zip(labels, conf)]

@@ -350,7 +350,7 @@ class TaskConformance(_ComponentSuite, ModuleChecks):
 
     def run(self, task: Task):
         out, batch = self.outputs(task), self.make_batch(task)
-        return task.loss(out, batch), task.metrics(out, batch), task.postprocess(out)
+        return task.loss(out, batch), task.metrics(out, batch), task.postprocess(out, batch)
 
     def test_output_honours_contract(self):
         context = self.context()
@@ -371,7 +371,7 @@ class TaskConformance(_ComponentSuite, ModuleChecks):
             if not (isinstance(value, tuple) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)
                     and value[1] > 0):
                 fail(f"metrics()[{name!r}] is {value!r}; metrics are (sum, count) pairs of Python numbers, count > 0")
-        predictions = task.postprocess(out.detach())
+        predictions = task.postprocess(out.detach(), batch)
         if not isinstance(predictions, list) or len(predictions) != self.batch_size:
             fail(f"postprocess must return a list of {self.batch_size} predictions, got {type(predictions).__name__}")
         try:

@@ -18,7 +18,6 @@ from .masking import IGNORE
 class MaskedLMTask(Task):
     target_keys = ("labels",)
     #: `Pipeline.predict` passes the batch too: filling masks needs the input ids
-    postprocess_needs_batch = True
 
     def __init__(self, config: MaskedLMTaskConfig, context: BuildContext):
         super().__init__()
@@ -54,7 +53,7 @@ class MaskedLMTask(Task):
 
     def postprocess(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None) -> list[Any]:
         best = outputs.argmax(-1)  # [B, O]
-        if batch is None:
+        if batch is None or "input_ids" not in batch:  # no input to fill: decode the outputs as they are
             return [{"text": tokenizer.decode(row)} for row in best]
         ids = batch["input_ids"]  # [B, L]
         masked = ids == tokenizer.MASK
