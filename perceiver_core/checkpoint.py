@@ -125,7 +125,7 @@ def from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     """A ready model (eval mode) from a checkpoint file; needs the plugins that built it, not the registry."""
     from .interfaces import BuildContext
     from .pipeline import build_from_spec
-    from .registry_file import Registry, _Entry, _Source
+    from .registry_file import resolve_table
 
     tensors, raw_meta = read_safetensors(path, FORMAT)
     meta = _decode(raw_meta)
@@ -135,9 +135,7 @@ def from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cp
     spec_json = dict(meta["pipeline"])
     name = spec_json.pop("name")
     spec_json.pop("requires", None)
-    registry = Registry()
-    registry.pipelines[name] = _Entry(name, spec_json, _Source(f"{path}[pipeline]", json.dumps(spec_json)))
-    spec = registry.resolve(name, plugin_manager=plugin_manager)
+    spec = resolve_table(name, spec_json, f"{path}[pipeline]", plugin_manager)
     model = build_from_spec(spec, BuildContext.from_json(meta["context"]), plugin_manager=plugin_manager)
     for alias, target in meta.get("aliases", {}).items():
         tensors[alias] = tensors[target]

@@ -240,7 +240,7 @@ def load_hf_weights(model, state: dict[str, Any], family: str, where: str) -> No
 def import_hf(folder: str | Path, *, image_size: int | None = None, plugin_manager=None):
     """A Pipeline (eval mode) holding the weights of the HF checkpoint in `folder`."""
     from .pipeline import build_from_spec
-    from .registry_file import Registry, _Entry, _Source
+    from .registry_file import resolve_table
 
     folder = Path(folder)
     config = read_hf_config(folder)
@@ -252,9 +252,7 @@ def import_hf(folder: str | Path, *, image_size: int | None = None, plugin_manag
     table = pipeline_table(architecture, config, folder, image_size)
     table["description"] = f"{architecture} imported from {folder.resolve().name} (Hugging Face)"
     name = f"hf-{architecture.removeprefix('PerceiverFor').lower()}"
-    registry = Registry()
-    registry.pipelines[name] = _Entry(name, table, _Source(f"{folder}/config.json", json.dumps(table)))
-    spec = registry.resolve(name, plugin_manager=plugin_manager)
+    spec = resolve_table(name, table, f"{folder}/config.json", plugin_manager)
     model = build_from_spec(spec, plugin_manager=plugin_manager)
     family = "mlm" if architecture == "PerceiverForMaskedLM" else "cls"
     if table["preprocessor"]["use"] == "image.conv1x1":

@@ -19,6 +19,7 @@ A registry file can only name registered components: it holds no import paths an
 from __future__ import annotations
 
 import copy
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field
@@ -148,6 +149,14 @@ class Registry:
             if not ok:
                 raise RegistryError(f"{dist} {installed} is installed but {spec!r} is required: "
                                     f"pip install '{dist}{spec}'", **where)
+
+
+def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=None) -> PipelineSpec:
+    """Validate one pipeline given as a table rather than a file (a checkpoint's spec, an imported config);
+    errors name `origin` in place of a file."""
+    registry = Registry()
+    registry.pipelines[name] = _Entry(name, table, _Source(origin, json.dumps(table)))
+    return registry.resolve(name, plugin_manager=plugin_manager)
 
 
 def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_default: bool = True) -> Registry:
