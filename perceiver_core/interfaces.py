@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from .byte_array import ByteArray
+
+if TYPE_CHECKING:
+    from .input_stream import InputStream
 
 
 @dataclass
@@ -91,6 +94,10 @@ class Preprocessor(nn.Module, abc.ABC):
 class PositionEncoding(nn.Module, abc.ABC):
     """ByteArray -> position features [B|1, M, P] that the pipeline concatenates to the data."""
 
+    #: True when `forward_range` computes a range of elements without the whole input's features (then very
+    #: large inputs are streamed to the encoder chunk by chunk; see `InputStream`).
+    computes_ranges: bool = False
+
     @abc.abstractmethod
     def num_channels(self, index_dims: int) -> int:
         """P for inputs with `index_dims` dimensions: known before the first batch."""
@@ -98,6 +105,12 @@ class PositionEncoding(nn.Module, abc.ABC):
     @abc.abstractmethod
     def forward(self, byte_array: ByteArray) -> torch.Tensor | None:
         """[B|1, M, P] features, or None when there are none."""
+
+    def forward_range(self, byte_array: ByteArray, start: int, stop: int) -> torch.Tensor | None:
+        """The features of elements [start, stop) only: [B|1, stop - start, P]. Override it (and set
+        `computes_ranges`) when they can be computed without the rest; this default computes all and slices."""
+        features = self(byte_array)
+        return None if features is None else features[:, start:stop]
 
 
 @dataclass
@@ -120,6 +133,15 @@ class Encoder(nn.Module, abc.ABC):
     def forward(self, byte_array: ByteArray) -> Encoded:
         """ByteArray [B, M, C] -> Encoded with latents [B, N, D]."""
 
+    def streams(self, num_elements: int) -> bool:
+        """Whether an input of `num_elements` should reach `forward_stream` (chunk by chunk) rather than
+        `forward` (whole). Asked in inference only; encoders that cannot stream keep this default."""
+        return False
+
+    def forward_stream(self, stream: "InputStream") -> Encoded:
+        """The same result as `forward(stream.materialise())`, reading the input one chunk at a time."""
+        raise NotImplementedError(f"{type(self).__name__} does not stream its input")
+
 
 class QueryBuilder(nn.Module, abc.ABC):
     """Builds decoder queries [B, O, E] (and an optional mask [B, O]) from the input and the latents."""
@@ -132,6 +154,10 @@ class QueryBuilder(nn.Module, abc.ABC):
 
 
 class Decoder(nn.Module, abc.ABC):
+    #: False when forward never reads `byte_array` (its queries are learned): then the input may be streamed to
+    #: the encoder and is never materialised whole.
+    reads_inputs: bool = True
+
     @abc.abstractmethod
     def forward(self, encoded: Encoded, byte_array: ByteArray) -> torch.Tensor:
         """Latents -> outputs [B, O, K]."""

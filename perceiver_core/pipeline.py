@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .byte_array import ByteArray
+from .input_stream import InputStream
 from .interfaces import BuildContext, Dataset, Decoder, Encoder, PositionEncoding, Preprocessor, Task
 from .spec import PipelineSpec
 
@@ -26,16 +27,17 @@ class Pipeline(nn.Module):
 
     def embed(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
         """batch -> ByteArray [B, M, C + P] (position features concatenated)."""
-        byte_array = self.preprocessor(batch)  # [B, M, C]
-        features = self.position(byte_array)  # [B|1, M, P] or None
-        if features is None:
-            return byte_array
-        data = byte_array.data
-        features = features.to(data.dtype).expand(data.shape[0], -1, -1)
-        return byte_array.with_data(torch.cat([data, features], dim=-1))  # [B, M, C+P]
+        return InputStream(self.preprocessor(batch), self.position).materialise()
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        byte_array = self.embed(batch)
+        stream = InputStream(self.preprocessor(batch), self.position)  # data [B, M, C] + positions on demand
+        if (not torch.is_grad_enabled() and not self.decoder.reads_inputs
+                and self.encoder.streams(stream.num_elements)):
+            # Very large inputs in inference: the encoder reads [B, c, C + P] chunks; the whole input with its
+            # position features is never held at once.
+            encoded = self.encoder.forward_stream(stream)  # latents [B, N, D]
+            return self.decoder(encoded, stream.base)  # [B, O, K]
+        byte_array = stream.materialise()  # [B, M, C + P]
         encoded = self.encoder(byte_array)  # latents [B, N, D]
         return self.decoder(encoded, byte_array)  # [B, O, K]
 

@@ -101,14 +101,16 @@ class Trainer:
                                   drop_last=data.drop_last, target_keys=self.model.task.target_keys,
                                   pin_memory=self.backend.pin_memory(), augment=self.model.preprocessor.augment,
                                   rank=self.dist.rank, world_size=self.dist.world_size)
+        if self.backend.should_compile(cfg.compile):
+            from .compile import compile_model
+
+            compile_model(self.model, self.backend.compile_options(), "regional")  # attention blocks, in place
         self.forward = self.model
         if self.dist.enabled:
             from torch.nn.parallel import DistributedDataParallel
 
             self.forward = DistributedDataParallel(self.model)  # broadcasts rank 0's initial weights
             torch.manual_seed(cfg.seed + 7919 * self.dist.rank)  # independent dropout masks per process
-        if self.backend.should_compile(cfg.compile):
-            self.forward = torch.compile(self.forward, **self.backend.compile_options())
         # fp16 has too little range for small gradients: scale the loss (bf16 and fp32 need no scaling)
         fp16 = autocast_dtype(self.backend, cfg.precision) == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None

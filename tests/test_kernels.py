@@ -113,8 +113,11 @@ def test_chunked_core_matches_plain(chunk):
         return (x[..., : h * dqk].reshape(b, c, h, dqk).transpose(1, 2),
                 x[..., h * dqk:].reshape(b, c, h, dv).transpose(1, 2))
 
+    def kv_fn(start, stop):
+        return (*split(kv[:, start:stop]), mask[:, start:stop])
+
     k, v = split(kv)
-    out = kernels.chunked_attention_core(q, kv, split, mask, chunk)
+    out = kernels.chunked_attention_core(q, m, kv_fn, chunk)
     assert rel(out, plain(q, k, v, mask[:, None, None, :])) < 1e-5
 
 
@@ -215,3 +218,53 @@ def test_gpu_kernels_match_plain_fp32(queries, keys, dim):
         out = kernels.attention(q.to(dtype), k.to(dtype), v.to(dtype), training=True)
         assert rel(out.float(), ref) < tol
         out.float().sum().backward()  # the chosen backward runs
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-5), (torch.bfloat16, 1e-2)])
+def test_materialised_attention_matches_plain_forward_and_backward(dtype, tol):
+    g = torch.Generator().manual_seed(11)
+    q, k, v = (torch.randn(2, 1, n, 261, generator=g) for n in (16, 300, 300))
+    mask = torch.rand(2, 1, 1, 300, generator=g) > 0.3
+    mask[..., 0] = True
+    for m in (None, mask):
+        leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+        ref = plain(*leaves, m)
+        grad_out = torch.randn(ref.shape, generator=g, dtype=ref.dtype)
+        ref_grads = torch.autograd.grad(ref, leaves, grad_out)
+        fast_leaves = [t.to(dtype).requires_grad_() for t in (q, k, v)]
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
+            out = kernels.materialised_attention(*fast_leaves, attn_mask=m)
+        assert out.dtype == dtype and out.shape == (2, 1, 16, 261)
+        assert rel(out, ref) < tol
+        for got, want in zip(torch.autograd.grad(out, fast_leaves, grad_out.to(dtype)), ref_grads):
+            assert got.dtype == dtype and rel(got, want) < 2 * tol
+
+
+def test_wide_half_heads_on_cuda_take_the_materialised_path():
+    p = kernels.AttentionPolicy()
+    bf16 = torch.bfloat16
+    assert kernels.materialises(p, device_type="cuda", dtype=bf16, head_dim=261)  # pads to 264 > 256
+    assert not kernels.materialises(p, device_type="cuda", dtype=bf16, head_dim=256)  # flash takes it
+    assert not kernels.materialises(p, device_type="cuda", dtype=torch.float32, head_dim=261)  # fp32: SDPA
+    assert not kernels.materialises(p, device_type="cpu", dtype=bf16, head_dim=261)
+    assert not kernels.materialises(p, device_type="cuda", dtype=bf16, head_dim=261, dropout_p=0.1)
+    assert not kernels.materialises(p.with_(materialise_wide_heads=False), device_type="cuda", dtype=bf16,
+                                    head_dim=261)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU; none is visible here")
+def test_gpu_materialised_cross_attend_matches_plain_fp32():
+    torch.manual_seed(0)
+    q, k, v = (torch.randn(4, 1, n, 261, device="cuda") for n in (512, 8192, 8192))
+    leaves = [t.clone().requires_grad_() for t in (q, k, v)]
+    ref = plain(*leaves)
+    grad_out = torch.randn_like(ref)
+    ref_grads = torch.autograd.grad(ref, leaves, grad_out)
+    fast = [t.bfloat16().requires_grad_() for t in (q, k, v)]
+    with torch.autocast("cuda", dtype=torch.bfloat16):
+        out = kernels.attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), training=True)
+        assert rel(out.float(), ref) < 1e-2
+        out = kernels.attention(*fast, training=True)
+    for got, want in zip(torch.autograd.grad(out, fast, grad_out.bfloat16()), ref_grads):
+        assert rel(got.float(), want) < 2e-2

@@ -39,6 +39,7 @@ class BenchOptions:
     warmup: int | None = None
     hf: bool = True
     compile: bool = False
+    compile_mode: str = "regional"
     chunk_keys: int | None = None
     activation_checkpointing: bool = False
     seed: int = 0
@@ -55,7 +56,7 @@ def _memory(backend) -> int | None:
 
 
 def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch.Tensor, backend, precision: str,
-                compile_: bool):
+                compile_mode: str | None):
     """(step, flop_step) for one model: a training step (forward, loss, backward, AdamW) or a no-grad forward;
     flop_step does the same work for FlopCounterMode (a forward with autograd on: its module tracker fails
     under no_grad)."""
@@ -65,7 +66,12 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
     device = backend.device()
     if kind == "ours":
         batch = {**ours_batch(images), "label": labels}
-        fwd = torch.compile(model, **backend.compile_options()) if compile_ else model
+        if compile_mode:
+            from ..compile import compile_model
+
+            fwd = compile_model(model, backend.compile_options(), compile_mode)
+        else:
+            fwd = model
 
         def forward():
             return model.task.loss(fwd(batch), batch) if mode == "train" else fwd(batch)
@@ -114,7 +120,7 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
                  else build_hf(preset, size)).to(device)
         models[kind] = model
         step_fns[kind], flop_fns[kind] = _make_steps(kind, model, mode, images, labels, backend, opts.precision,
-                                     opts.compile and kind == "ours")
+                                                     opts.compile_mode if opts.compile and kind == "ours" else None)
         results[kind] = {"params": parameter_count(model), "times": [], "peak_memory_bytes": None}
     # FLOPs of one step, counted once per model (outside the timed region).
     for kind in kinds:
@@ -122,9 +128,11 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
         results[kind]["flops_per_step"] = counted["total"]
         results[kind]["attention_flops_per_step"] = counted["attention"]
     for kind in kinds:  # warm-up: compilation, autotuning, allocator
+        start = time.perf_counter()
         for _ in range(warmup):
             step_fns[kind]()
-    backend.synchronize()
+        backend.synchronize()
+        results[kind]["warmup_s"] = time.perf_counter() - start
     for kind in kinds:
         backend.reset_peak_memory()
         step_fns[kind]()
@@ -203,6 +211,7 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                 if kind in row and row[kind].get("mfu") is not None:
                     row[kind]["mfu"] *= peak / later
         peak = later
+    scaling = size_scaling(rows)
     try:
         import transformers
         hf_version = transformers.__version__
@@ -210,15 +219,53 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         hf_version = None
     report = {"preset": preset.name, "description": preset.description, "backend": backend.name,
               "device": _device_name(device), "precision": opts.precision, "dtype": str(dtype).removeprefix("torch."),
-              "compile": opts.compile, "activation_checkpointing": opts.activation_checkpointing,
+              "compile": opts.compile and opts.compile_mode, "activation_checkpointing": opts.activation_checkpointing,
               "chunk_keys": opts.chunk_keys, "peak_flops": peak, "peak_source": f"measured {str(dtype)[6:]} matmul",
               "torch": torch.__version__, "transformers": hf_version, "python": platform.python_version(),
-              "threads": torch.get_num_threads(), "rows": rows}
+              "threads": torch.get_num_threads(), "rows": rows, "scaling": scaling}
     if opts.out:
         with open(opts.out, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
     return report
+
+
+def power_fit(xs: list[float], ys: list[float]) -> dict[str, float]:
+    """How y grows with x: the log-log slope of y, and alpha of the best fit y = a + b x^alpha (a >= 0: a fixed
+    cost, e.g. the latent transformer, plus a part that grows with the input; alpha = 1 is linear growth)."""
+    import math
+
+    lx, ly = [math.log(x) for x in xs], [math.log(y) for y in ys]
+    mx, my = sum(lx) / len(lx), sum(ly) / len(ly)
+    slope = sum((a - mx) * (b - my) for a, b in zip(lx, ly)) / sum((a - mx) ** 2 for a in lx)
+    best = None
+    for step in range(0, 251):
+        alpha = 0.5 + step * 0.01  # 0.50 .. 3.00
+        zs = [x ** alpha for x in xs]
+        mz, mean_y = sum(zs) / len(zs), sum(ys) / len(ys)
+        var = sum((z - mz) ** 2 for z in zs)
+        b = sum((z - mz) * (y - mean_y) for z, y in zip(zs, ys)) / var if var else 0.0
+        a = mean_y - b * mz
+        if a < 0:
+            a, b = 0.0, sum(z * y for z, y in zip(zs, ys)) / sum(z * z for z in zs)
+        err = sum(((a + b * z) - y) ** 2 / y ** 2 for z, y in zip(zs, ys))  # relative residuals
+        if best is None or err < best[0]:
+            best = (err, alpha, a, b)
+    return {"loglog_slope": slope, "alpha": best[1], "fixed": best[2], "per_input": best[3],
+            "rms_rel_residual": math.sqrt(best[0] / len(xs))}
+
+
+def size_scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """For a sweep over input sizes (one mode and batch): how time and peak memory grow with the inputs."""
+    ok = [r for r in rows if "error" not in r and r["mode"] == "infer"]
+    if len({r["size"] for r in ok}) < 3:
+        return {}
+    inputs = [float(r["size"] ** 2) for r in ok]
+    out: dict[str, Any] = {"inputs": inputs, "time": power_fit(inputs, [r["ours"]["median_step_s"] for r in ok])}
+    mem = [r["ours"].get("peak_memory_bytes") for r in ok]
+    if all(mem):
+        out["memory"] = power_fit(inputs, [float(m) for m in mem])
+    return out
 
 
 def _device_name(device: torch.device) -> str:
@@ -249,4 +296,10 @@ def format_table(report: dict[str, Any]) -> str:
             f"{(ours['mfu'] or 0) * 100:>8.1f}%{((hf['mfu'] or 0) * 100 if hf else float('nan')):>7.1f}%"
             f"{ours['flops_per_image'] / 1e9:>10.2f}{mem(ours):>10}{mem(hf):>9}"
             + (f"  (HF: {row['hf_error']})" if row.get("hf_error") else ""))
+    for what, fit in report.get("scaling", {}).items():
+        if what == "inputs":
+            continue
+        lines.append(f"{what} vs inputs ({min(report['scaling']['inputs']):.0f}..{max(report['scaling']['inputs']):.0f}):"
+                     f" log-log slope {fit['loglog_slope']:.2f}; fit a + b*M^alpha: alpha = {fit['alpha']:.2f} "
+                     f"(rms relative residual {fit['rms_rel_residual']:.1%})")
     return "\n".join(lines)

@@ -24,4 +24,4 @@ class TrainConfig(ComponentConfig):
     log_every: int = Field(10, ge=1, description="write a metrics line every N steps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast dtype; auto lets the backend choose")
-    compile: bool = Field(False, description="torch.compile the model (where the backend allows it)")
+    compile: bool = Field(False, description="torch.compile the model's attention blocks (where the backend allows it)")

@@ -12,6 +12,8 @@ from ..modules.attention import CrossAttention, trunc_normal_
 
 
 class ClassificationDecoder(Decoder):
+    reads_inputs = False  # learned queries / pooling: the input may be streamed to the encoder
+
     def __init__(self, config: ClassificationDecoderConfig, context: BuildContext):
         super().__init__()
         c = config

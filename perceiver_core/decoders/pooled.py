@@ -11,6 +11,8 @@ from ..interfaces import BuildContext, Decoder, Encoded
 
 
 class PooledDecoder(Decoder):
+    reads_inputs = False  # learned queries / pooling: the input may be streamed to the encoder
+
     def __init__(self, config: PooledDecoderConfig, context: BuildContext):
         super().__init__()
         channels = context.require("latent_channels", "the pooled decoder")

@@ -12,6 +12,7 @@ from torch import nn
 
 from ..byte_array import ByteArray
 from ..config.encoders import PerceiverEncoderConfig
+from ..input_stream import InputStream
 from ..interfaces import BuildContext, Encoded, Encoder
 from ..modules import kernels
 from ..modules.attention import CrossAttention, LatentBlock, trunc_normal_
@@ -54,12 +55,28 @@ class PerceiverEncoder(Encoder):
 
     def forward(self, byte_array: ByteArray) -> Encoded:
         x, mask = byte_array.data, byte_array.mask  # [B, M, C], [B, M]
-        latents = self.latents.unsqueeze(0).expand(x.shape[0], -1, -1)  # [B, N, D]
+        latents = self._latents(x.shape[0])  # [B, N, D]
         for i, block_index in enumerate(self.block_plan):
             if i < len(self.cross_plan):
                 latents = self._cross_attend(self.cross_attends[self.cross_plan[i]], latents, x, mask)  # [B, N, D]
             latents = self._run(self.blocks[block_index], latents)  # [B, N, D]
         return Encoded(latents=latents, inputs=byte_array)
+
+    def streams(self, num_elements: int) -> bool:
+        return kernels.should_chunk(num_elements, chunk=self.config.cross_attend_chunk_keys)
+
+    def forward_stream(self, stream: InputStream) -> Encoded:
+        """Every cross-attend reads the input chunk by chunk (position features computed per chunk)."""
+        latents = self._latents(stream.batch_size)  # [B, N, D]
+        for i, block_index in enumerate(self.block_plan):
+            if i < len(self.cross_plan):
+                latents = kernels.chunked_cross_attend(self.cross_attends[self.cross_plan[i]], latents, stream,
+                                                       chunk=self.config.cross_attend_chunk_keys)  # [B, N, D]
+            latents = self._run(self.blocks[block_index], latents)  # [B, N, D]
+        return Encoded(latents=latents, inputs=stream.base)
+
+    def _latents(self, batch: int) -> torch.Tensor:
+        return self.latents.unsqueeze(0).expand(batch, -1, -1)  # [B, N, D]
 
     def _checkpointing(self) -> bool:
         return self.config.activation_checkpointing and self.training and torch.is_grad_enabled()

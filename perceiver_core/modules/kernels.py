@@ -10,9 +10,13 @@ tests/test_kernels.py:
   queries (512 latents: 241-642 TFLOP/s forward) but falls to 61 TFLOP/s with 128 queries, where flash holds 234;
   the memory-efficient kernel accepts masks and fp32 but its backward is pathological (11-61 TFLOP/s) for long
   keys and few batch x heads, so training never picks it there. Figures: /work/shared/BENCHMARKS.md.
+- Materialised attention (`materialised_attention`): for half-precision heads wider than any fused kernel takes
+  (the ImageNet cross-attend's 261 channels pad to 264 > flash's 256), scores and probabilities are held in the
+  inputs' dtype: two large GEMMs and one fused softmax. SDPA's math kernel would upcast every operand to fp32
+  and the memory-efficient kernel's backward crawls with one head over long keys.
 - Chunked cross-attend (`chunked_cross_attend`): for very large inputs in inference, keys are processed in
-  chunks with an online softmax (flash-decoding style): per chunk the LayerNorm, K and V are computed and
-  folded into a running (max, sum, accumulator), so the input is never materialised several times over.
+  chunks with an online softmax (flash-decoding style): per chunk the position features, LayerNorm, K and V are
+  computed and folded into a running (max, sum, accumulator), so the input is never materialised whole.
 
 Nothing here changes parameters: weights of the plain path load unchanged.
 """
@@ -40,6 +44,8 @@ class AttentionPolicy:
     cudnn_min_queries: at or above this many queries cuDNN is preferred to flash (BENCHMARKS.md: 512 vs 128).
     long_keys: key count from which the memory-efficient kernel's backward is avoided in training.
     max_fused_head_dim: the largest (padded) head dim flash attention takes.
+    materialise_wide_heads: on CUDA in fp16/bf16, heads wider than max_fused_head_dim take
+        `materialised_attention` instead of SDPA's math or memory-efficient kernels.
     chunk_keys: key chunk of the chunked cross-attend; chunk_min_keys: inputs with fewer keys are not chunked.
     """
 
@@ -49,6 +55,7 @@ class AttentionPolicy:
     cudnn_min_queries: int = 256
     long_keys: int = 4096
     max_fused_head_dim: int = 256
+    materialise_wide_heads: bool = True
     chunk_keys: int = 16384
     chunk_min_keys: int = 65536
 
@@ -112,6 +119,15 @@ def sdpa_backends(policy: AttentionPolicy, *, queries: int, keys: int, batch_hea
     return allowed
 
 
+def materialises(policy: AttentionPolicy, *, device_type: str, dtype: torch.dtype, head_dim: int,
+                 dropout_p: float = 0.0) -> bool:
+    """Whether `attention` takes `materialised_attention`: half precision on CUDA with heads no fused kernel
+    takes (padded head dim over max_fused_head_dim) and no dropout."""
+    return (policy.materialise_wide_heads and device_type == "cuda" and dropout_p == 0.0
+            and dtype in (torch.float16, torch.bfloat16)
+            and padded_dim(head_dim, policy.pad_multiple) > policy.max_fused_head_dim)
+
+
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: torch.Tensor | None = None,
               dropout_p: float = 0.0, training: bool = False, policy: AttentionPolicy | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(Dqk)) v for q [B, H, N, Dqk], k [B, H, M, Dqk], v [B, H, M, Dv] -> [B, H, N, Dv].
@@ -122,6 +138,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: t
     policy = policy or _POLICY
     dqk, dv = q.shape[-1], v.shape[-1]
     scale = 1.0 / math.sqrt(dqk)
+    if materialises(policy, device_type=q.device.type, dtype=q.dtype, head_dim=dqk, dropout_p=dropout_p):
+        return materialised_attention(q, k, v, attn_mask=attn_mask)  # [B, H, N, Dv]
     pad = policy.pad_head_dim == "always" or (policy.pad_head_dim == "auto" and q.device.type == "cuda")
     if pad:
         pqk, pv = padded_dim(dqk, policy.pad_multiple), padded_dim(dv, policy.pad_multiple)
@@ -142,6 +160,26 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: t
     return out[..., :dv] if out.shape[-1] != dv else out  # [B, H, N, Dv]
 
 
+def materialised_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
+                           attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+    """softmax(q k^T / sqrt(Dqk)) v with the scores and probabilities [B, H, N, M] held in q's dtype.
+
+    Autocast is off inside: under autocast `softmax` would return fp32 probabilities and the following matmul
+    would keep a second, bf16 copy for its backward (3x the memory of this path). `torch.softmax` of a half tensor
+    accumulates in fp32 and returns half, so the probabilities are rounded once, as flash attention rounds them
+    before its second GEMM. Backward is autograd's: two GEMMs per operand and one fused softmax backward.
+    The scale is folded into q ([N, D] elements instead of [N, M]).
+    """
+    dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
+    with torch.autocast(q.device.type, enabled=False):
+        q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
+        s = torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-1, -2))  # [B, H, N, M]
+        if attn_mask is not None:
+            s = s.masked_fill(~attn_mask, float("-inf"))
+        p = torch.softmax(s, dim=-1)  # [B, H, N, M], same dtype
+        return torch.matmul(p, v)  # [B, H, N, Dv]
+
+
 def should_chunk(keys: int, policy: AttentionPolicy | None = None, chunk: int | None = None) -> bool:
     """Whether a cross-attend over `keys` inputs takes the chunked path (inference only; see the encoder)."""
     policy = policy or _POLICY
@@ -150,26 +188,25 @@ def should_chunk(keys: int, policy: AttentionPolicy | None = None, chunk: int | 
     return keys >= policy.chunk_min_keys
 
 
-def chunked_attention_core(qh: torch.Tensor, kv: torch.Tensor, kv_fn, key_mask: torch.Tensor | None,
-                           chunk: int) -> torch.Tensor:
-    """Online-softmax attention of qh [B, H, N, Dqk] over the keys of kv [B, M, C], `chunk` keys at a time.
+def chunked_attention_core(qh: torch.Tensor, num_keys: int, kv_fn, chunk: int) -> torch.Tensor:
+    """Online-softmax attention of qh [B, H, N, Dqk] over `num_keys` keys, `chunk` keys at a time.
 
-    kv_fn(kv_chunk [B, c, C]) -> (k [B, H, c, Dqk], v [B, H, c, Dv]) computes the chunk's keys and values
-    (LayerNorm and projections). Accumulates in fp32: running max m [B, H, N, 1], running sum l and the
-    weighted value sum acc [B, H, N, Dv]. Fully masked rows give zeros (SDPA would give NaN).
+    kv_fn(start, stop) -> (k [B, H, c, Dqk], v [B, H, c, Dv], key_mask [B, c] or None) computes the keys and
+    values of one chunk (position features, LayerNorm and projections). Accumulates in fp32: running max
+    m [B, H, N, 1], running sum l and the weighted value sum acc [B, H, N, Dv]. Fully masked rows give zeros
+    (SDPA would give NaN).
     """
     b, h, n, dqk = qh.shape
-    m_total = kv.shape[1]
     scale = 1.0 / math.sqrt(dqk)
     q32 = qh.float() * scale
     m_run = torch.full((b, h, n, 1), float("-inf"), device=qh.device)
     l_run = torch.zeros((b, h, n, 1), device=qh.device)
     acc = None
-    for start in range(0, m_total, chunk):
-        k, v = kv_fn(kv[:, start:start + chunk])  # [B, H, c, Dqk], [B, H, c, Dv]
+    for start in range(0, num_keys, chunk):
+        k, v, key_mask = kv_fn(start, min(start + chunk, num_keys))  # [B, H, c, Dqk], [B, H, c, Dv], [B, c]
         s = torch.matmul(q32, k.float().transpose(-1, -2))  # [B, H, N, c]
         if key_mask is not None:
-            s = s.masked_fill(~key_mask[:, None, None, start:start + chunk], float("-inf"))
+            s = s.masked_fill(~key_mask[:, None, None, :], float("-inf"))
         m_new = torch.maximum(m_run, s.amax(dim=-1, keepdim=True))  # [B, H, N, 1]
         m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)  # all -inf so far
         p = torch.exp(s - m_safe)  # [B, H, N, c]
@@ -178,30 +215,40 @@ def chunked_attention_core(qh: torch.Tensor, kv: torch.Tensor, kv_fn, key_mask: 
         pv = torch.matmul(p, v.float())  # [B, H, N, Dv]
         acc = pv if acc is None else acc * correction + pv
         m_run = m_new
+        del s, p
     return (acc / l_run.clamp_min(torch.finfo(torch.float32).tiny)).to(qh.dtype)  # [B, H, N, Dv]
 
 
-def chunked_cross_attend(block, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None = None,
+def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | None = None,
                          chunk: int | None = None) -> torch.Tensor:
     """`CrossAttention.forward(q, kv, key_mask)` computed over chunks of keys; same parameters, same result.
 
-    q [B, N, Cq] (latents), kv [B, M, Ckv] (the input) -> [B, N, Cq]. Per chunk of kv: LayerNorm, K and V
-    projections, then the online softmax; only [B, c, Ckv]-sized intermediates exist at once.
+    q [B, N, Cq] (latents); kv: the input [B, M, Ckv] as a tensor (then key_mask [B, M]) or an `InputStream`
+    (which carries its own mask and computes position features per chunk) -> [B, N, Cq]. Per chunk: LayerNorm,
+    K and V projections, then the online softmax; only [B, c, Ckv]-sized intermediates exist at once.
     """
+    from ..input_stream import InputStream
+
+    stream = kv if isinstance(kv, InputStream) else None
     attn = block.attention
     chunk = chunk or _POLICY.chunk_keys
     b, n, _ = q.shape
     h = attn.num_heads
     qh = attn.q_proj(block.q_norm(q)).view(b, n, h, -1).transpose(1, 2)  # [B, H, N, Dqk]
 
-    def kv_fn(x: torch.Tensor):  # x [B, c, Ckv]
+    def kv_fn(start: int, stop: int):
+        if stream is not None:
+            x, mask = stream.chunk(start, stop)  # [B, c, Ckv], [B, c]
+        else:
+            x, mask = kv[:, start:stop], None if key_mask is None else key_mask[:, start:stop]
         c = x.shape[1]
         x = block.kv_norm(x)
         k = attn.k_proj(x).view(b, c, h, -1).transpose(1, 2)  # [B, H, c, Dqk]
         v = attn.v_proj(x).view(b, c, h, -1).transpose(1, 2)  # [B, H, c, Dv]
-        return k, v
+        return k, v, mask
 
-    out = chunked_attention_core(qh, kv, kv_fn, key_mask, chunk)  # [B, H, N, Dv]
+    num_keys = stream.num_elements if stream is not None else kv.shape[1]
+    out = chunked_attention_core(qh, num_keys, kv_fn, chunk)  # [B, H, N, Dv]
     out = out.transpose(1, 2).reshape(b, n, attn.v_channels)  # [B, N, Cv]
     attended = block.dropout(attn.o_proj(out))  # [B, N, Cq]
     x = q + attended if block.use_query_residual else attended

@@ -26,6 +26,18 @@ def linear_positions(index_shape: Sequence[int], *, device=None, dtype=torch.flo
     return torch.stack(grid, dim=-1).reshape(-1, len(index_shape))  # [M, d]
 
 
+def grid_positions_range(index_shape: Sequence[int], start: int, stop: int, *, device=None,
+                         dtype=torch.float32) -> torch.Tensor:
+    """Rows [start, stop) of `linear_positions(index_shape)`, bit for bit, without building the others: [c, d]."""
+    flat = torch.arange(start, stop, device=device)  # [c]
+    coords = []
+    for n in reversed(index_shape):  # row-major: the last dimension varies fastest
+        axis = torch.linspace(-1.0, 1.0, n, device=device, dtype=dtype)  # the same values as the full grid's
+        coords.append(axis[flat % n])
+        flat = flat // n
+    return torch.stack(coords[::-1], dim=-1)  # [c, d]
+
+
 def fourier_features(positions: torch.Tensor, num_bands: int, max_resolution: Sequence[int], *,
                      concat_pos: bool = True, sine_only: bool = False) -> torch.Tensor:
     """positions [..., M, d] in [-1, 1] -> features [..., M, d * (2K + 1)] (fewer without concat_pos/cosines)."""
@@ -48,7 +60,13 @@ def fourier_channels(index_dims: int, num_bands: int, concat_pos: bool, sine_onl
 
 
 class FourierPositionEncoding(PositionEncoding):
-    """Fourier features of grid or explicit positions; the features of a grid are cached per shape and device."""
+    """Fourier features of grid or explicit positions; the features of a grid are cached per shape and device.
+
+    Features of a range of elements are computed from those elements' positions alone (`forward_range`), so a
+    very large input (16.8M pixels) is streamed to the encoder without its [M, P] features ever existing whole.
+    """
+
+    computes_ranges = True
 
     def __init__(self, config: FourierPositionConfig, context: BuildContext | None = None):
         super().__init__()
@@ -71,6 +89,17 @@ class FourierPositionEncoding(PositionEncoding):
     def forward(self, byte_array: ByteArray) -> torch.Tensor:
         features = self.features(byte_array)  # [B|1, M, P]
         return features if self.projection is None else self.projection(features)
+
+    def forward_range(self, byte_array: ByteArray, start: int, stop: int) -> torch.Tensor:
+        """Features of elements [start, stop): [B|1, stop - start, P], equal to forward(...)[:, start:stop]."""
+        c = self.config
+        if byte_array.positions is not None:
+            pos = byte_array.positions[:, start:stop].float()  # [B|1, c, d]
+        else:
+            pos = grid_positions_range(byte_array.index_shape, start, stop, device=byte_array.data.device)[None]
+        res = self._resolution(byte_array.index_shape, pos.shape[-1])
+        features = fourier_features(pos, c.num_bands, res, concat_pos=c.concat_pos, sine_only=c.sine_only)
+        return features if self.projection is None else self.projection(features)  # [B|1, c, P]
 
     def _resolution(self, index_shape: tuple[int, ...], d: int) -> tuple[int, ...]:
         res = self.config.max_resolution or (index_shape if len(index_shape) == d else None)

@@ -86,7 +86,10 @@ class CudaBackend(Backend):
     def attention_policy(self):
         from perceiver_core.modules.kernels import AttentionPolicy
 
-        return AttentionPolicy(pad_head_dim="auto", select_sdpa_backend=True)
+        # Large chunks on the GPU: each chunk is ~25 kernel launches, and 131,072 keys x 512 latents of fp32
+        # scores (256 MiB) keep the card busy; inputs from 512^2 up are streamed.
+        return AttentionPolicy(pad_head_dim="auto", select_sdpa_backend=True, chunk_keys=131072,
+                               chunk_min_keys=262144)
 
     def synchronize(self) -> None:
         if torch.cuda.is_available():
