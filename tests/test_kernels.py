@@ -268,3 +268,30 @@ def test_gpu_materialised_cross_attend_matches_plain_fp32():
         out = kernels.attention(*fast, training=True)
     for got, want in zip(torch.autograd.grad(out, fast, grad_out.bfloat16()), ref_grads):
         assert rel(got.float(), want) < 2e-2
+
+
+@pytest.mark.parametrize("heads,qk,v,q_in,kv_in", [(1, 261, 261, 1024, 261), (4, 52, 28, 20, 13), (2, 16, 16, 24, 40)])
+def test_padded_projections_are_exact_with_gradients(heads, qk, v, q_in, kv_in):
+    """Weights padded per head and per input channel (the CUDA default) give the plain module's outputs and
+    gradients for every parameter."""
+    torch.manual_seed(0)
+    mha = MultiHeadAttention(q_in, kv_in, num_heads=heads, qk_channels=qk, v_channels=v)
+    g = torch.Generator().manual_seed(9)
+    q, kv = torch.randn(2, 6, q_in, generator=g), torch.randn(2, 40, kv_in, generator=g)
+    mask = torch.rand(2, 40, generator=g) > 0.3
+    mask[:, 0] = True
+    results = []
+    for policy in (kernels.AttentionPolicy(pad_head_dim="never"), kernels.AttentionPolicy(pad_head_dim="always")):
+        mha.zero_grad()
+        with kernels.use_policy(policy):
+            out = mha(q, kv, mask)
+        out.square().sum().backward()
+        results.append((out.detach(), {n: p.grad.clone() for n, p in mha.named_parameters()}))
+    (ref, ref_grads), (out, grads) = results
+    assert out.shape == ref.shape and rel(out, ref) < 1e-5
+    for name, grad in grads.items():  # the k bias's gradient is ~0 in exact arithmetic: absolute tolerance too
+        assert torch.allclose(grad, ref_grads[name], rtol=1e-4, atol=1e-6), name
+    plan = kernels.projection_padding(kernels.AttentionPolicy(pad_head_dim="always"), "cpu", dqk=qk // heads,
+                                      dv=v // heads, q_in=q_in, kv_in=kv_in)
+    aligned = (qk // heads) % 8 == 0 and (v // heads) % 8 == 0 and q_in % 8 == 0 and kv_in % 8 == 0 and qk == v
+    assert (plan is None) == aligned

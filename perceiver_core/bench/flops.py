@@ -4,8 +4,10 @@ FlopCounterMode counts nothing for SDPA on the CPU (`_scaled_dot_product_flash_a
 formula), so attention is also counted analytically from the shapes every `MultiHeadAttention` sees:
 forward 2*B*H*N*M*(Dqk + Dv), backward 2x the forward (model FLOPs: the counter's convention for matmuls and
 for SDPA on the GPU; a flash backward that recomputes the scores does about 2.5x, which MFU does not credit).
-The analytic figure replaces the counter's SDPA entries (whatever they were), so the total is the same on every
-device, and equal to what the counter gives for HF's hand-written attention.
+The analytic figure replaces the counter's SDPA entries (whatever they were) and its batched matmuls (`bmm`: in
+our models only attention uses them - the materialised path on CUDA, SDPA's math kernel - while every projection
+is an `mm`/`addmm`), so the total is the same on every device and path, and equal to what the counter gives for
+HF's hand-written attention.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def count_flops(run: Callable[[], object], model: nn.Module | None = None, *, ba
             run()
     per_op = counter.get_flop_counts().get("Global", {})
     sdpa = sum(v for k, v in per_op.items() if any(s in str(k) for s in SDPA_OPS))
+    if model is not None:  # attention written as matmuls is replaced by the analytic count too
+        sdpa += sum(v for k, v in per_op.items() if str(k) in ("aten.bmm", "aten.bmm.default"))
     counted = counter.get_total_flops() - sdpa
     attention = analytic_attention_flops(shapes, backward) if model is not None else sdpa
     return {"total": int(counted + attention), "counted": int(counted), "attention": int(attention)}

@@ -68,16 +68,28 @@ class MultiHeadAttention(nn.Module):
         b, n, _ = q.shape
         m = kv.shape[1]
         h = self.num_heads
-        # [B, N, Cqk] -> [B, H, N, Cqk/H]; [B, M, Cv] -> [B, H, M, Cv/H]
-        qh = self.q_proj(q).view(b, n, h, -1).transpose(1, 2)
-        kh = self.k_proj(kv).view(b, m, h, -1).transpose(1, 2)
-        vh = self.v_proj(kv).view(b, m, h, -1).transpose(1, 2)
+        dqk, dv = self.qk_channels // h, self.v_channels // h
+        plan = kernels.projection_padding(kernels.get_policy(), q.device.type, dqk=dqk, dv=dv,
+                                          q_in=q.shape[-1], kv_in=kv.shape[-1])
+        if plan is None:
+            qh = self.q_proj(q).view(b, n, h, -1).transpose(1, 2)  # [B, N, Cqk] -> [B, H, N, Cqk/H]
+            kh = self.k_proj(kv).view(b, m, h, -1).transpose(1, 2)  # [B, H, M, Cqk/H]
+            vh = self.v_proj(kv).view(b, m, h, -1).transpose(1, 2)  # [B, H, M, Cv/H]
+        else:
+            # Padded weights (exact, see kernels.projection_padding): every GEMM and the attention kernel see
+            # dims that are multiples of 8, and no activation is copied to pad it.
+            q, kv = kernels.pad_channels(q, plan.q_in), kernels.pad_channels(kv, plan.kv_in)
+            qh = plan.project(self.q_proj, q, h, dqk, plan.dqk).view(b, n, h, -1).transpose(1, 2)
+            kh = plan.project(self.k_proj, kv, h, dqk, plan.dqk).view(b, m, h, -1).transpose(1, 2)
+            vh = plan.project(self.v_proj, kv, h, dv, plan.dv).view(b, m, h, -1).transpose(1, 2)
         attn_mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, M], True = attend
-        # The kernel policy pads head dims and picks SDPA kernels per shape (exact; see kernels.py).
+        # The kernel policy picks SDPA kernels (or the materialised path) per shape (exact; see kernels.py).
         out = kernels.attention(qh, kh, vh, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
-                                training=self.training)  # [B, H, N, Cv/H]
-        out = out.transpose(1, 2).reshape(b, n, self.v_channels)  # [B, N, Cv]
-        return self.o_proj(out)  # [B, N, out]
+                                training=self.training, scale=dqk ** -0.5)  # [B, H, N, Dv(padded)]
+        out = out.transpose(1, 2).reshape(b, n, -1)  # [B, N, H * Dv(padded)]
+        if plan is None:
+            return self.o_proj(out)  # [B, N, out]
+        return plan.output(self.o_proj, out, h, dv, plan.dv)  # [B, N, out]
 
 
 class CrossAttention(nn.Module):

@@ -94,6 +94,65 @@ def _pad_last(x: torch.Tensor, to: int) -> torch.Tensor:
     return x if x.shape[-1] == to else F.pad(x, (0, to - x.shape[-1]))
 
 
+@dataclass(frozen=True)
+class ProjectionPadding:
+    """Padded widths for one attention call: per-head qk / v dims and the two inputs' channels.
+
+    Zero rows appended to each head of the q and k projections add nothing to q k^T; zero rows of the v projection
+    give zero output channels, which zero columns of the output projection ignore; zero input channels meet zero
+    weight columns. So the padded computation is exact (with the scale of the original head dim), and it is done
+    on the weights ([out, in], small), not on the activations ([B, M, C], large).
+    """
+
+    dqk: int
+    dv: int
+    q_in: int
+    kv_in: int
+
+    @staticmethod
+    def project(linear: torch.nn.Linear, x: torch.Tensor, heads: int, dim: int, to: int) -> torch.Tensor:
+        """linear(x) with each head's dim rows padded to `to` and the input columns to x's width: [.., H*to]."""
+        w, b = linear.weight, linear.bias  # [H*dim, Cin], [H*dim]
+        if to != dim:
+            w = F.pad(w.view(heads, dim, -1), (0, 0, 0, to - dim)).reshape(heads * to, -1)
+            b = None if b is None else F.pad(b.view(heads, dim), (0, to - dim)).reshape(-1)
+        w = _pad_last(w, x.shape[-1])
+        return F.linear(x, w, b)
+
+    @staticmethod
+    def output(linear: torch.nn.Linear, x: torch.Tensor, heads: int, dim: int, to: int) -> torch.Tensor:
+        """The output projection of x [.., H*to] with zero weight columns for each head's padding."""
+        w = linear.weight  # [out, H*dim]
+        if to != dim:
+            w = F.pad(w.view(w.shape[0], heads, dim), (0, to - dim)).reshape(w.shape[0], heads * to)
+        return F.linear(x, w, linear.bias)
+
+
+def projection_padding(policy: AttentionPolicy, device_type: str, *, dqk: int, dv: int, q_in: int,
+                       kv_in: int) -> ProjectionPadding | None:
+    """How to pad one attention call's projections, or None when every width is already kernel-friendly (or the
+    policy does not pad on this device). qk and v head dims are padded to one common width: several fused
+    kernels want Dqk == Dv."""
+    pad = policy.pad_head_dim == "always" or (policy.pad_head_dim == "auto" and device_type == "cuda")
+    if not pad:
+        return None
+    mult = policy.pad_multiple
+    head = max(padded_dim(dqk, mult), padded_dim(dv, mult))
+    plan = ProjectionPadding(head, head, padded_dim(q_in, mult), padded_dim(kv_in, mult))
+    if (plan.dqk, plan.dv, plan.q_in, plan.kv_in) == (dqk, dv, q_in, kv_in):
+        return None
+    return plan
+
+
+def pad_channels(x: torch.Tensor, to: int) -> torch.Tensor:
+    """x [.., C] with zero channels appended up to `to` (cast first to the autocast dtype, so one copy)."""
+    if x.shape[-1] == to:
+        return x
+    if torch.is_autocast_enabled(x.device.type):
+        x = x.to(torch.get_autocast_dtype(x.device.type))
+    return F.pad(x, (0, to - x.shape[-1]))
+
+
 def sdpa_backends(policy: AttentionPolicy, *, queries: int, keys: int, batch_heads: int, head_dim: int,
                   dtype: torch.dtype, has_mask: bool, training: bool) -> list:
     """The SDPA kernels allowed for one CUDA call, best first (an empty list: let torch choose)."""
@@ -129,17 +188,19 @@ def materialises(policy: AttentionPolicy, *, device_type: str, dtype: torch.dtyp
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: torch.Tensor | None = None,
-              dropout_p: float = 0.0, training: bool = False, policy: AttentionPolicy | None = None) -> torch.Tensor:
-    """softmax(q k^T / sqrt(Dqk)) v for q [B, H, N, Dqk], k [B, H, M, Dqk], v [B, H, M, Dv] -> [B, H, N, Dv].
+              dropout_p: float = 0.0, training: bool = False, policy: AttentionPolicy | None = None,
+              scale: float | None = None) -> torch.Tensor:
+    """softmax(q k^T * scale) v for q [B, H, N, Dqk], k [B, H, M, Dqk], v [B, H, M, Dv] -> [B, H, N, Dv].
 
-    attn_mask: boolean, broadcastable to [B, H, N, M], True = attend. Exactly SDPA's result, computed with the
-    kernels the policy picks for this shape and device.
+    attn_mask: boolean, broadcastable to [B, H, N, M], True = attend. scale: 1/sqrt(Dqk) unless given (inputs
+    whose heads were padded with zero channels pass the scale of their unpadded dim). Exactly SDPA's result,
+    computed with the kernels the policy picks for this shape and device.
     """
     policy = policy or _POLICY
     dqk, dv = q.shape[-1], v.shape[-1]
-    scale = 1.0 / math.sqrt(dqk)
+    scale = 1.0 / math.sqrt(dqk) if scale is None else scale
     if materialises(policy, device_type=q.device.type, dtype=q.dtype, head_dim=dqk, dropout_p=dropout_p):
-        return materialised_attention(q, k, v, attn_mask=attn_mask)  # [B, H, N, Dv]
+        return materialised_attention(q, k, v, attn_mask=attn_mask, scale=scale)  # [B, H, N, Dv]
     pad = policy.pad_head_dim == "always" or (policy.pad_head_dim == "auto" and q.device.type == "cuda")
     if pad:
         pqk, pv = padded_dim(dqk, policy.pad_multiple), padded_dim(dv, policy.pad_multiple)
@@ -161,7 +222,7 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: t
 
 
 def materialised_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
-                           attn_mask: torch.Tensor | None = None) -> torch.Tensor:
+                           attn_mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
     """softmax(q k^T / sqrt(Dqk)) v with the scores and probabilities [B, H, N, M] held in q's dtype.
 
     Autocast is off inside: under autocast `softmax` would return fp32 probabilities and the following matmul
@@ -173,7 +234,8 @@ def materialised_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
     with torch.autocast(q.device.type, enabled=False):
         q, k, v = q.to(dtype), k.to(dtype), v.to(dtype)
-        s = torch.matmul(q * (1.0 / math.sqrt(q.shape[-1])), k.transpose(-1, -2))  # [B, H, N, M]
+        scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+        s = torch.matmul(q * scale, k.transpose(-1, -2))  # [B, H, N, M]
         if attn_mask is not None:
             s = s.masked_fill(~attn_mask, float("-inf"))
         p = torch.softmax(s, dim=-1)  # [B, H, N, M], same dtype
