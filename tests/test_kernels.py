@@ -192,9 +192,9 @@ def test_encoder_chunked_inference_matches_plain():
 def test_activation_checkpointing_same_loss_and_gradients():
     from perceiver_core.byte_array import ByteArray
 
-    ref, ckpt = _encoder().train(), _encoder(activation_checkpointing=True).train()
+    ref, ckpt = _encoder().train(), _encoder(activation_checkpointing=True, checkpoint_slice=2).train()
     ckpt.load_state_dict(ref.state_dict())
-    x = ByteArray(torch.randn(2, 30, 261, generator=torch.Generator().manual_seed(7)), (30,))
+    x = ByteArray(torch.randn(5, 30, 261, generator=torch.Generator().manual_seed(7)), (30,))  # slices 2, 2, 1
     losses = []
     for enc in (ref, ckpt):
         loss = enc(x).latents.square().mean()
@@ -202,7 +202,7 @@ def test_activation_checkpointing_same_loss_and_gradients():
         losses.append(loss.detach())
     assert rel(losses[1], losses[0]) < 1e-6
     for (name, a), (_, b) in zip(ref.named_parameters(), ckpt.named_parameters()):
-        assert rel(b.grad, a.grad) < 1e-5, name
+        assert torch.allclose(b.grad, a.grad, rtol=1e-4, atol=1e-7), name  # the k bias: ~0 exactly
 
 
 @pytest.mark.gpu

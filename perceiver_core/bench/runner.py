@@ -112,21 +112,32 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
     images = torch.rand(batch, size, size, 3, generator=g).to(device)  # [B, H, W, 3], never zeros
     labels = torch.randint(0, preset.num_classes, (batch,), generator=g).to(device)
     kinds = ["ours"] + (["hf"] if with_hf and opts.hf and preset.hf is not None else [])
-    models, step_fns, flop_fns, results = {}, {}, {}, {}
-    for kind in kinds:
+    overrides = {"encoder": {"activation_checkpointing": True}} if opts.activation_checkpointing else None
+
+    def build(kind: str):
         torch.manual_seed(opts.seed)
-        overrides = {"encoder": {"activation_checkpointing": True}} if opts.activation_checkpointing else None
-        model = (build_ours(preset, size, overrides=overrides) if kind == "ours"
-                 else build_hf(preset, size)).to(device)
-        models[kind] = model
-        step_fns[kind], flop_fns[kind] = _make_steps(kind, model, mode, images, labels, backend, opts.precision,
-                                                     opts.compile_mode if opts.compile and kind == "ours" else None)
-        results[kind] = {"params": parameter_count(model), "times": [], "peak_memory_bytes": None}
-    # FLOPs of one step, counted once per model (outside the timed region).
+        model = build_ours(preset, size, overrides=overrides) if kind == "ours" else build_hf(preset, size)
+        return model.to(device)
+
+    models, step_fns, results = {}, {}, {}
     for kind in kinds:
-        counted = count_flops(flop_fns[kind], models[kind] if kind == "ours" else None, backward=mode == "train")
-        results[kind]["flops_per_step"] = counted["total"]
-        results[kind]["attention_flops_per_step"] = counted["attention"]
+        # FLOPs per image, counted on a plain (uncompiled) copy at a batch of at most 2, outside the timed region:
+        # a compiled region first run under FlopCounterMode is never compiled afterwards, and FLOPs are linear
+        # in the batch.
+        count_batch = min(batch, 2)
+        counter_model = build(kind)
+        _, flop_fn = _make_steps(kind, counter_model, mode, images[:count_batch], labels[:count_batch], backend,
+                                 opts.precision, None)
+        counted = count_flops(flop_fn, counter_model if kind == "ours" else None, backward=mode == "train")
+        del counter_model, flop_fn
+        gc.collect()
+        results[kind] = {"flops_per_step": counted["total"] * batch // count_batch,
+                         "attention_flops_per_step": counted["attention"] * batch // count_batch}
+    for kind in kinds:
+        models[kind] = build(kind)
+        step_fns[kind], _ = _make_steps(kind, models[kind], mode, images, labels, backend, opts.precision,
+                                        opts.compile_mode if opts.compile and kind == "ours" else None)
+        results[kind].update({"params": parameter_count(models[kind]), "times": [], "peak_memory_bytes": None})
     for kind in kinds:  # warm-up: compilation, autotuning, allocator
         start = time.perf_counter()
         for _ in range(warmup):
@@ -158,7 +169,7 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
         row[kind] = r
     if "hf" in row:
         row["speedup_vs_hf"] = row["ours"]["images_per_s"] / row["hf"]["images_per_s"]
-    del models, step_fns, flop_fns
+    del models, step_fns
     gc.collect()
     return row
 

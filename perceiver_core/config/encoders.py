@@ -40,6 +40,9 @@ class PerceiverEncoderConfig(ComponentConfig):
     activation_checkpointing: bool = Field(
         False, description="in training, recompute each cross-attend and latent block in the backward pass "
                            "instead of storing its activations (less memory, about a third more compute)")
+    checkpoint_slice: int = Field(
+        32, ge=1, description="with activation_checkpointing, cross-attends are recomputed this many examples at a "
+                              "time, so the backward holds one slice's [n, M] attention, not the batch's")
     cross_attend_chunk_keys: int | None = Field(
         None, ge=0, description="in inference, cross-attend over chunks of this many input elements with an "
                                 "online softmax (exact; bounds memory for very large inputs); None: the "

@@ -89,7 +89,17 @@ class PerceiverEncoder(Encoder):
         return module(*args)
 
     def _cross_attend(self, block: CrossAttention, latents, x, mask):
-        """latents [B, N, D] attend to x [B, M, C]; chunked over M in inference when the policy says so."""
+        """latents [B, N, D] attend to x [B, M, C]; chunked over M in inference when the policy says so.
+
+        With activation checkpointing the batch is recomputed in slices of `checkpoint_slice` examples: a
+        cross-attend's activations are [B, M, C]- and [B, N, M]-sized (about 0.25 GB per 224^2 image in bf16),
+        so recomputing the whole batch at once would need them all again in the backward.
+        """
         if not torch.is_grad_enabled() and kernels.should_chunk(x.shape[1], chunk=self.config.cross_attend_chunk_keys):
             return kernels.chunked_cross_attend(block, latents, x, mask, self.config.cross_attend_chunk_keys)
-        return self._run(block, latents, x, mask)
+        size = self.config.checkpoint_slice
+        if not self._checkpointing() or x.shape[0] <= size:
+            return self._run(block, latents, x, mask)
+        outs = [self._run(block, latents[i:i + size], x[i:i + size], None if mask is None else mask[i:i + size])
+                for i in range(0, x.shape[0], size)]  # each [b, N, D]
+        return torch.cat(outs)  # [B, N, D]
