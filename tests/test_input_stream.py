@@ -86,3 +86,19 @@ def test_stream_over_a_materialised_array_slices_it():
     x, mask = stream.chunk(10, 20)
     assert torch.equal(x, ba.data[:, 10:20]) and torch.equal(mask, ba.mask[:, 10:20])
     assert stream.materialise() is ba
+
+
+def test_streamed_inference_counts_the_same_flops():
+    """The bench counts FLOPs of a streamed forward (inference of large inputs) as of the materialised one."""
+    from perceiver_core.bench.flops import count_flops
+
+    counts = []
+    for chunk in (0, 50):
+        model = _pipeline(chunk)
+        batch = _batch()
+
+        def run():
+            with torch.no_grad():
+                model(batch)
+        counts.append(count_flops(run, model))
+    assert counts[0] == counts[1] and counts[0]["attention"] > 0

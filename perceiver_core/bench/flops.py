@@ -16,12 +16,15 @@ from typing import Callable
 
 import torch
 from torch import nn
+from torch.utils._python_dispatch import TorchDispatchMode
 
 SDPA_OPS = ("scaled_dot_product", "_flash_attention", "_efficient_attention", "_cudnn_attention")
 
 
 def attention_shapes(model: nn.Module, run: Callable[[], object]) -> list[tuple[int, int, int, int, int, int]]:
-    """(B, H, N, M, Dqk, Dv) of every attention call `run()` makes through our MultiHeadAttention modules."""
+    """(B, H, N, M, Dqk, Dv) of every attention `run()` computes: each call of our MultiHeadAttention modules and
+    each chunked cross-attend (which uses the projections of its module directly)."""
+    from ..modules import kernels
     from ..modules.attention import MultiHeadAttention
 
     shapes: list[tuple[int, int, int, int, int, int]] = []
@@ -33,7 +36,8 @@ def attention_shapes(model: nn.Module, run: Callable[[], object]) -> list[tuple[
 
     handles = [m.register_forward_pre_hook(hook) for m in model.modules() if isinstance(m, MultiHeadAttention)]
     try:
-        run()
+        with kernels.observe_chunked_attention(shapes):
+            run()
     finally:
         for handle in handles:
             handle.remove()
@@ -45,26 +49,44 @@ def analytic_attention_flops(shapes, backward: bool) -> int:
     return int(forward * (3 if backward else 1))
 
 
-def count_flops(run: Callable[[], object], model: nn.Module | None = None, *, backward: bool = False) -> dict:
-    """Total FLOPs of `run()` (one step). With `model`, SDPA is counted analytically from its attention shapes.
+class _OpCounter(TorchDispatchMode):
+    """FLOPs per aten op, from the formulas of `torch.utils.flop_counter` (FlopCounterMode's own table), without
+    FlopCounterMode's module tracker, which fails under no_grad (and inference is what streams large inputs)."""
 
-    Returns {"total": int, "counted": int (FlopCounterMode, SDPA excluded), "attention": int (analytic or
+    def __init__(self):
+        super().__init__()
+        self.per_op: dict[str, int] = {}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        from torch.utils.flop_counter import flop_registry
+
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        packet = func._overloadpacket
+        if packet in flop_registry:
+            name = str(packet)
+            self.per_op[name] = self.per_op.get(name, 0) + int(flop_registry[packet](*args, **kwargs, out_val=out))
+        return out
+
+
+def count_flops(run: Callable[[], object], model: nn.Module | None = None, *, backward: bool = False) -> dict:
+    """Total FLOPs of `run()` (one step). With `model`, attention is counted analytically from its shapes.
+
+    Returns {"total": int, "counted": int (the op counter, attention excluded), "attention": int (analytic, or
     the counter's SDPA entries when no model is given)}.
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     shapes: list = []
-    counter = FlopCounterMode(display=False)
+    counter = _OpCounter()
     with counter:
         if model is not None:
             shapes = attention_shapes(model, run)
         else:
             run()
-    per_op = counter.get_flop_counts().get("Global", {})
-    sdpa = sum(v for k, v in per_op.items() if any(s in str(k) for s in SDPA_OPS))
+    per_op = counter.per_op
+    sdpa = sum(v for k, v in per_op.items() if any(s in k for s in SDPA_OPS))
     if model is not None:  # attention written as matmuls is replaced by the analytic count too
-        sdpa += sum(v for k, v in per_op.items() if str(k) in ("aten.bmm", "aten.bmm.default"))
-    counted = counter.get_total_flops() - sdpa
+        sdpa += per_op.get("aten.bmm", 0)
+    counted = sum(per_op.values()) - sdpa
     attention = analytic_attention_flops(shapes, backward) if model is not None else sdpa
     return {"total": int(counted + attention), "counted": int(counted), "attention": int(attention)}
 

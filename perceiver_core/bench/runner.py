@@ -57,9 +57,7 @@ def _memory(backend) -> int | None:
 
 def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch.Tensor, backend, precision: str,
                 compile_mode: str | None):
-    """(step, flop_step) for one model: a training step (forward, loss, backward, AdamW) or a no-grad forward;
-    flop_step does the same work for FlopCounterMode (a forward with autograd on: its module tracker fails
-    under no_grad)."""
+    """One step of one model: a training step (forward, loss, backward, AdamW) or a no-grad forward."""
     from ..optim import make_optimizer
     from ..training import autocast
 
@@ -92,17 +90,13 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-        return step, step
+        return step
     model.eval()
 
     def step():
         with torch.no_grad(), autocast(backend, precision):
             forward()
-
-    def flop_step():
-        with autocast(backend, precision):
-            forward()
-    return step, flop_step
+    return step
 
 
 def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int, size: int,
@@ -114,9 +108,11 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
     kinds = ["ours"] + (["hf"] if with_hf and opts.hf and preset.hf is not None else [])
     overrides = {"encoder": {"activation_checkpointing": True}} if opts.activation_checkpointing else None
 
-    def build(kind: str):
+    def build(kind: str, counting: bool = False):
         torch.manual_seed(opts.seed)
-        model = build_ours(preset, size, overrides=overrides) if kind == "ours" else build_hf(preset, size)
+        # Model FLOPs: recomputation under activation checkpointing is work MFU does not credit.
+        model = (build_ours(preset, size, overrides=None if counting else overrides) if kind == "ours"
+                 else build_hf(preset, size))
         return model.to(device)
 
     models, step_fns, results = {}, {}, {}
@@ -125,8 +121,8 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
         # a compiled region first run under FlopCounterMode is never compiled afterwards, and FLOPs are linear
         # in the batch.
         count_batch = min(batch, 2)
-        counter_model = build(kind)
-        _, flop_fn = _make_steps(kind, counter_model, mode, images[:count_batch], labels[:count_batch], backend,
+        counter_model = build(kind, counting=True)
+        flop_fn = _make_steps(kind, counter_model, mode, images[:count_batch], labels[:count_batch], backend,
                                  opts.precision, None)
         counted = count_flops(flop_fn, counter_model if kind == "ours" else None, backward=mode == "train")
         del counter_model, flop_fn
@@ -135,7 +131,7 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
                          "attention_flops_per_step": counted["attention"] * batch // count_batch}
     for kind in kinds:
         models[kind] = build(kind)
-        step_fns[kind], _ = _make_steps(kind, models[kind], mode, images, labels, backend, opts.precision,
+        step_fns[kind] = _make_steps(kind, models[kind], mode, images, labels, backend, opts.precision,
                                         opts.compile_mode if opts.compile and kind == "ours" else None)
         results[kind].update({"params": parameter_count(models[kind]), "times": [], "peak_memory_bytes": None})
     for kind in kinds:  # warm-up: compilation, autotuning, allocator

@@ -281,6 +281,20 @@ def chunked_attention_core(qh: torch.Tensor, num_keys: int, kv_fn, chunk: int) -
     return (acc / l_run.clamp_min(torch.finfo(torch.float32).tiny)).to(qh.dtype)  # [B, H, N, Dv]
 
 
+_CHUNKED_OBSERVERS: list[list] = []
+
+
+@contextlib.contextmanager
+def observe_chunked_attention(shapes: list) -> Iterator[list]:
+    """Append (B, H, N, M, Dqk, Dv) of every chunked cross-attend run inside the block to `shapes` (FLOP counting:
+    these attend without calling their MultiHeadAttention module)."""
+    _CHUNKED_OBSERVERS.append(shapes)
+    try:
+        yield shapes
+    finally:
+        _CHUNKED_OBSERVERS.remove(shapes)
+
+
 def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | None = None,
                          chunk: int | None = None) -> torch.Tensor:
     """`CrossAttention.forward(q, kv, key_mask)` computed over chunks of keys; same parameters, same result.
@@ -310,6 +324,8 @@ def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | No
         return k, v, mask
 
     num_keys = stream.num_elements if stream is not None else kv.shape[1]
+    for shapes in _CHUNKED_OBSERVERS:
+        shapes.append((b, h, n, num_keys, attn.qk_channels // h, attn.v_channels // h))
     out = chunked_attention_core(qh, num_keys, kv_fn, chunk)  # [B, H, N, Dv]
     out = out.transpose(1, 2).reshape(b, n, attn.v_channels)  # [B, N, Cv]
     attended = block.dropout(attn.o_proj(out))  # [B, N, Cq]
