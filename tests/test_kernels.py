@@ -240,6 +240,17 @@ def test_materialised_attention_matches_plain_forward_and_backward(dtype, tol):
             assert got.dtype == dtype and rel(got, want) < 2 * tol
 
 
+def test_materialised_attention_fully_masked_rows_are_zeros_like_sdpa():
+    g = torch.Generator().manual_seed(12)
+    q, k, v = (torch.randn(2, 1, n, 16, generator=g) for n in (4, 9, 9))
+    mask = torch.rand(2, 1, 1, 9, generator=g) > 0.5
+    mask[0] = False  # example 0 has no key to attend to
+    mask[1, ..., 0] = True
+    out = kernels.materialised_attention(q, k, v, attn_mask=mask)
+    assert torch.equal(out[0], torch.zeros_like(out[0])) and not out.isnan().any()
+    assert rel(out[1], plain(q[1:], k[1:], v[1:], mask[1:])[0]) < 1e-5
+
+
 def test_wide_half_heads_on_cuda_take_the_materialised_path():
     p = kernels.AttentionPolicy()
     bf16 = torch.bfloat16
@@ -250,6 +261,11 @@ def test_wide_half_heads_on_cuda_take_the_materialised_path():
     assert not kernels.materialises(p, device_type="cuda", dtype=bf16, head_dim=261, dropout_p=0.1)
     assert not kernels.materialises(p.with_(materialise_wide_heads=False), device_type="cuda", dtype=bf16,
                                     head_dim=261)
+    # without autograd only within the inference budget (scores and probabilities are held at once)
+    budget = p.materialise_inference_elements
+    assert kernels.materialises(p, device_type="cuda", dtype=bf16, head_dim=261, grad=False, score_elements=budget)
+    assert not kernels.materialises(p, device_type="cuda", dtype=bf16, head_dim=261, grad=False,
+                                    score_elements=budget + 1)
 
 
 @pytest.mark.gpu
@@ -262,10 +278,21 @@ def test_gpu_materialised_cross_attend_matches_plain_fp32():
     grad_out = torch.randn_like(ref)
     ref_grads = torch.autograd.grad(ref, leaves, grad_out)
     fast = [t.bfloat16().requires_grad_() for t in (q, k, v)]
-    with torch.autocast("cuda", dtype=torch.bfloat16):
-        out = kernels.attention(q.bfloat16(), k.bfloat16(), v.bfloat16(), training=True)
-        assert rel(out.float(), ref) < 1e-2
-        out = kernels.attention(*fast, training=True)
+    calls = []
+    real = kernels.materialised_attention
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return real(*args, **kwargs)
+
+    kernels.materialised_attention = spy
+    try:
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            out = kernels.attention(*fast, training=True)
+    finally:
+        kernels.materialised_attention = real
+    assert len(calls) == 1  # the policy routed the 261-channel head to the materialised path
+    assert rel(out.float(), ref) < 1e-2
     for got, want in zip(torch.autograd.grad(out, fast, grad_out.bfloat16()), ref_grads):
         assert rel(got.float(), want) < 2e-2
 

@@ -5,9 +5,10 @@ formula), so attention is also counted analytically from the shapes every `Multi
 forward 2*B*H*N*M*(Dqk + Dv), backward 2x the forward (model FLOPs: the counter's convention for matmuls and
 for SDPA on the GPU; a flash backward that recomputes the scores does about 2.5x, which MFU does not credit).
 The analytic figure replaces the counter's SDPA entries (whatever they were) and its batched matmuls (`bmm`: in
-our models only attention uses them - the materialised path on CUDA, SDPA's math kernel - while every projection
-is an `mm`/`addmm`), so the total is the same on every device and path, and equal to what the counter gives for
-HF's hand-written attention.
+the bench presets only attention issues them - the materialised path on CUDA, SDPA's math kernel, the chunked
+cross-attend - while every projection is an `mm`/`addmm`; a model with other batched matmuls would be
+undercounted by them), so the total is the same on every device and path, and equal to what the counter gives
+for HF's hand-written attention.
 """
 
 from __future__ import annotations

@@ -118,8 +118,8 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
     models, step_fns, results = {}, {}, {}
     for kind in kinds:
         # FLOPs per image, counted on a plain (uncompiled) copy at a batch of at most 2, outside the timed region:
-        # a compiled region first run under FlopCounterMode is never compiled afterwards, and FLOPs are linear
-        # in the batch.
+        # a compiled region first run under a dispatch mode (the op counter) is never compiled afterwards, and
+        # FLOPs are linear in the batch.
         count_batch = min(batch, 2)
         counter_model = build(kind, counting=True)
         flop_fn = _make_steps(kind, counter_model, mode, images[:count_batch], labels[:count_batch], backend,
@@ -265,7 +265,7 @@ def power_fit(xs: list[float], ys: list[float]) -> dict[str, float]:
 def size_scaling(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """For a sweep over input sizes (one mode and batch): how time and peak memory grow with the inputs."""
     ok = [r for r in rows if "error" not in r and r["mode"] == "infer"]
-    if len({r["size"] for r in ok}) < 3:
+    if len({r["size"] for r in ok}) < 3 or len({r["batch"] for r in ok}) != 1:  # one batch size, >= 3 sizes
         return {}
     inputs = [float(r["size"] ** 2) for r in ok]
     out: dict[str, Any] = {"inputs": inputs, "time": power_fit(inputs, [r["ours"]["median_step_s"] for r in ok])}

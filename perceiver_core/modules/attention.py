@@ -77,7 +77,8 @@ class MultiHeadAttention(nn.Module):
             vh = self.v_proj(kv).view(b, m, h, -1).transpose(1, 2)  # [B, H, M, Cv/H]
         else:
             # Padded weights (exact, see kernels.projection_padding): every GEMM and the attention kernel see
-            # dims that are multiples of 8, and no activation is copied to pad it.
+            # dims that are multiples of 8. Inputs of odd width get one cast-and-pad copy (autocast would cast
+            # them for each projection anyway); q, k and v are produced at their padded width, not copied.
             q, kv = kernels.pad_channels(q, plan.q_in), kernels.pad_channels(kv, plan.kv_in)
             qh = plan.project(self.q_proj, q, h, dqk, plan.dqk).view(b, n, h, -1).transpose(1, 2)
             kh = plan.project(self.k_proj, kv, h, dqk, plan.dqk).view(b, m, h, -1).transpose(1, 2)

@@ -46,6 +46,11 @@ class AttentionPolicy:
     max_fused_head_dim: the largest (padded) head dim flash attention takes.
     materialise_wide_heads: on CUDA in fp16/bf16, heads wider than max_fused_head_dim take
         `materialised_attention` instead of SDPA's math or memory-efficient kernels.
+    materialise_inference_elements: without autograd, the materialised path is taken only while its score
+        matrix B*H*N*M has at most this many elements (it holds scores and probabilities at once); larger
+        inference calls take SDPA's memory-efficient kernel, whose slow part is the backward.
+    chunk_budget_elements: the chunked cross-attend shrinks its chunk so that one [B, H, N, chunk] fp32
+        temporary has at most this many elements (about three are alive at once).
     chunk_keys: key chunk of the chunked cross-attend; chunk_min_keys: inputs with fewer keys are not chunked.
     """
 
@@ -56,8 +61,10 @@ class AttentionPolicy:
     long_keys: int = 4096
     max_fused_head_dim: int = 256
     materialise_wide_heads: bool = True
+    materialise_inference_elements: int = 2**31
     chunk_keys: int = 16384
     chunk_min_keys: int = 65536
+    chunk_budget_elements: int = 2**26
 
     def with_(self, **changes) -> "AttentionPolicy":
         return replace(self, **changes)
@@ -179,12 +186,14 @@ def sdpa_backends(policy: AttentionPolicy, *, queries: int, keys: int, batch_hea
 
 
 def materialises(policy: AttentionPolicy, *, device_type: str, dtype: torch.dtype, head_dim: int,
-                 dropout_p: float = 0.0) -> bool:
+                 dropout_p: float = 0.0, score_elements: int = 0, grad: bool = True) -> bool:
     """Whether `attention` takes `materialised_attention`: half precision on CUDA with heads no fused kernel
-    takes (padded head dim over max_fused_head_dim) and no dropout."""
+    takes (padded head dim over max_fused_head_dim), no dropout, and, without autograd, a score matrix of
+    `score_elements` within the policy's inference budget."""
     return (policy.materialise_wide_heads and device_type == "cuda" and dropout_p == 0.0
             and dtype in (torch.float16, torch.bfloat16)
-            and padded_dim(head_dim, policy.pad_multiple) > policy.max_fused_head_dim)
+            and padded_dim(head_dim, policy.pad_multiple) > policy.max_fused_head_dim
+            and (grad or score_elements <= policy.materialise_inference_elements))
 
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: torch.Tensor | None = None,
@@ -199,7 +208,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: t
     policy = policy or _POLICY
     dqk, dv = q.shape[-1], v.shape[-1]
     scale = 1.0 / math.sqrt(dqk) if scale is None else scale
-    if materialises(policy, device_type=q.device.type, dtype=q.dtype, head_dim=dqk, dropout_p=dropout_p):
+    if materialises(policy, device_type=q.device.type, dtype=q.dtype, head_dim=dqk, dropout_p=dropout_p,
+                    score_elements=q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2],
+                    grad=torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))):
         return materialised_attention(q, k, v, attn_mask=attn_mask, scale=scale)  # [B, H, N, Dv]
     pad = policy.pad_head_dim == "always" or (policy.pad_head_dim == "auto" and q.device.type == "cuda")
     if pad:
@@ -223,13 +234,15 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: t
 
 def materialised_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                            attn_mask: torch.Tensor | None = None, scale: float | None = None) -> torch.Tensor:
-    """softmax(q k^T / sqrt(Dqk)) v with the scores and probabilities [B, H, N, M] held in q's dtype.
+    """softmax(q k^T * scale) v with the scores and probabilities [B, H, N, M] held in q's dtype.
 
     Autocast is off inside: under autocast `softmax` would return fp32 probabilities and the following matmul
     would keep a second, bf16 copy for its backward (3x the memory of this path). `torch.softmax` of a half tensor
-    accumulates in fp32 and returns half, so the probabilities are rounded once, as flash attention rounds them
-    before its second GEMM. Backward is autograd's: two GEMMs per operand and one fused softmax backward.
-    The scale is folded into q ([N, D] elements instead of [N, M]).
+    accumulates in fp32 and returns half. Precision: the scores are rounded to bf16 before the softmax (as HF's
+    hand-written attention does under autocast; flash keeps them in fp32): on random inputs the output's relative
+    error against fp32 is 4.8e-3, SDPA's kernels 1.7-2.3e-3 (docs/benchmarks.md). Backward is autograd's: two
+    GEMMs per operand and one fused softmax backward. The scale is folded into q ([N, D] elements, not [N, M]).
+    Rows whose keys are all masked give zeros, as SDPA does.
     """
     dtype = torch.promote_types(torch.promote_types(q.dtype, k.dtype), v.dtype)
     with torch.autocast(q.device.type, enabled=False):
@@ -239,6 +252,9 @@ def materialised_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         if attn_mask is not None:
             s = s.masked_fill(~attn_mask, float("-inf"))
         p = torch.softmax(s, dim=-1)  # [B, H, N, M], same dtype
+        del s
+        if attn_mask is not None:  # fully masked rows: softmax of all -inf is NaN; SDPA returns zeros
+            p = p.masked_fill(~attn_mask.any(dim=-1, keepdim=True), 0.0)
         return torch.matmul(p, v)  # [B, H, N, Dv]
 
 
@@ -255,8 +271,8 @@ def chunked_attention_core(qh: torch.Tensor, num_keys: int, kv_fn, chunk: int) -
 
     kv_fn(start, stop) -> (k [B, H, c, Dqk], v [B, H, c, Dv], key_mask [B, c] or None) computes the keys and
     values of one chunk (position features, LayerNorm and projections). Accumulates in fp32: running max
-    m [B, H, N, 1], running sum l and the weighted value sum acc [B, H, N, Dv]. Fully masked rows give zeros
-    (SDPA would give NaN).
+    m [B, H, N, 1], running sum l and the weighted value sum acc [B, H, N, Dv]. Fully masked rows give zeros,
+    as SDPA does.
     """
     b, h, n, dqk = qh.shape
     scale = 1.0 / math.sqrt(dqk)
@@ -292,7 +308,8 @@ def observe_chunked_attention(shapes: list) -> Iterator[list]:
     try:
         yield shapes
     finally:
-        _CHUNKED_OBSERVERS.remove(shapes)
+        # by identity: two observers' lists may compare equal
+        del _CHUNKED_OBSERVERS[next(i for i, o in enumerate(_CHUNKED_OBSERVERS) if o is shapes)]
 
 
 def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | None = None,
@@ -307,9 +324,10 @@ def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | No
 
     stream = kv if isinstance(kv, InputStream) else None
     attn = block.attention
-    chunk = chunk or _POLICY.chunk_keys
     b, n, _ = q.shape
     h = attn.num_heads
+    # [B, H, N, chunk] fp32 temporaries: shrink the chunk for large batches so they stay within the budget
+    chunk = min(chunk or _POLICY.chunk_keys, max(1024, _POLICY.chunk_budget_elements // (b * h * n)))
     qh = attn.q_proj(block.q_norm(q)).view(b, n, h, -1).transpose(1, 2)  # [B, H, N, Dqk]
 
     def kv_fn(start: int, stop: int):

@@ -42,6 +42,9 @@ def _prefer_cudnn_attention() -> None:
     """
     from torch.nn.attention import SDPBackend
 
+    version = tuple(int(x) for x in torch.__version__.split("+")[0].split(".")[:2] if x.isdigit())
+    if version < (2, 6):  # torch 2.5 moved cuDNN attention down the order itself after correctness reports
+        return
     order = [SDPBackend.CUDNN_ATTENTION, SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION, SDPBackend.MATH]
     try:
         current = list(torch._C._get_sdp_priority_order())
@@ -107,7 +110,8 @@ class CudaBackend(Backend):
         from perceiver_core.modules.kernels import AttentionPolicy
 
         # Large chunks on the GPU: each chunk is ~25 kernel launches, and 131,072 keys x 512 latents of fp32
-        # scores (256 MiB) keep the card busy; inputs from 512^2 up are streamed.
+        # scores (256 MiB per example and head) keep the card busy; the chunked cross-attend shrinks the chunk
+        # for larger batches (chunk_budget_elements); inputs from 512^2 up are streamed.
         return AttentionPolicy(pad_head_dim="auto", select_sdpa_backend=True, chunk_keys=131072,
                                chunk_min_keys=262144)
 
