@@ -4,7 +4,9 @@ A pipeline's encoder reads the preprocessor's data [B, M, C] with position featu
 For a 4096^2 image (16.8M elements, 261 channels) that concatenation alone is 17.5 GB in fp32, before the
 LayerNorm, keys and values that each would be as large again. An input stream holds only the data and the
 position encoding, and computes the concatenation for elements [start, stop) when asked: encoders that cross-attend
-with an online softmax (`kernels.chunked_cross_attend`) then never hold more than one chunk of the input.
+with an online softmax (`kernels.chunked_cross_attend`) then never hold more than one chunk of the input. For
+inputs that fit, `features()` hands the encoder the two parts, and its (compiled) cross-attend concatenates them
+itself: one fused kernel instead of a [B, M, C + P] copy that the backward would keep.
 
 Position encodings that can compute a range of elements (`PositionEncoding.computes_ranges`, e.g. Fourier
 features) are evaluated per chunk; others are computed once for the whole input and sliced.
@@ -65,9 +67,14 @@ class InputStream:
         mask = None if self.base.mask is None else self.base.mask[:, start:stop]
         return data, mask
 
+    def features(self) -> torch.Tensor | None:
+        """The position features of the whole input [B|1, M, P], or None (for a consumer that concatenates them
+        itself, e.g. inside a compiled block)."""
+        return None if self.position is None else self.position(self.base)
+
     def materialise(self) -> ByteArray:
         """The whole input as one array [B, M, C + P] (what the encoder sees when nothing is streamed)."""
-        features = None if self.position is None else self.position(self.base)  # [B|1, M, P] or None
+        features = self.features()  # [B|1, M, P] or None
         if features is None:
             return self.base
         data = self.base.data

@@ -134,12 +134,13 @@ class Encoder(nn.Module, abc.ABC):
         """ByteArray [B, M, C] -> Encoded with latents [B, N, D]."""
 
     def streams(self, num_elements: int) -> bool:
-        """Whether an input of `num_elements` should reach `forward_stream` (chunk by chunk) rather than
-        `forward` (whole). Asked in inference only; encoders that cannot stream keep this default."""
+        """Whether an input of `num_elements` should reach `forward_stream` (data and position features apart,
+        e.g. chunk by chunk) rather than `forward` (one materialised array). Asked when the decoder reads no
+        inputs; encoders that cannot stream keep this default."""
         return False
 
     def forward_stream(self, stream: "InputStream") -> Encoded:
-        """The same result as `forward(stream.materialise())`, reading the input one chunk at a time."""
+        """The same result as `forward(stream.materialise())`, reading the input through the stream."""
         raise NotImplementedError(f"{type(self).__name__} does not stream its input")
 
 

@@ -31,10 +31,9 @@ class Pipeline(nn.Module):
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         stream = InputStream(self.preprocessor(batch), self.position)  # data [B, M, C] + positions on demand
-        if (not torch.is_grad_enabled() and not self.decoder.reads_inputs
-                and self.encoder.streams(stream.num_elements)):
-            # Very large inputs in inference: the encoder reads [B, c, C + P] chunks; the whole input with its
-            # position features is never held at once.
+        if not self.decoder.reads_inputs and self.encoder.streams(stream.num_elements):
+            # The encoder reads data and position features separately: [B, c, C + P] chunks for very large inputs
+            # in inference (the whole input is never held at once), else concatenated inside its cross-attend.
             encoded = self.encoder.forward_stream(stream)  # latents [B, N, D]
             return self.decoder(encoded, stream.base)  # [B, O, K]
         byte_array = stream.materialise()  # [B, M, C + P]

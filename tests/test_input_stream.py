@@ -56,28 +56,58 @@ def test_streamed_inference_equals_the_materialised_path(monkeypatch):
     whole.load_state_dict(streamed.state_dict())
     batch = _batch()
     with torch.no_grad():
-        want = whole(batch)
-        assert streamed.encoder.streams(24 * 24) and not whole.encoder.streams(24 * 24)
+        materialised = whole.embed(batch)  # [B, M, C + P] in one array: the plain path
+        want = whole.decoder(whole.encoder(materialised), materialised)
+        fused = whole(batch)  # whole input, features concatenated inside the cross-attend
 
         def whole_features(*args, **kwargs):
-            raise AssertionError("the streamed path computed the whole input's position features")
+            raise AssertionError("the chunked path computed the whole input's position features")
 
         monkeypatch.setattr(FourierPositionEncoding, "forward", whole_features)
-        got = streamed(batch)
-    assert got.shape == want.shape == (2, 1, 10)
-    assert rel(got, want) < 1e-5
+        got = streamed(batch)  # chunks of 50 elements, features per chunk
+    assert got.shape == want.shape == fused.shape == (2, 1, 10)
+    assert rel(got, want) < 1e-5 and rel(fused, want) < 1e-6
 
 
-def test_training_and_input_reading_decoders_are_not_streamed(monkeypatch):
+def test_training_streams_whole_inputs_and_input_reading_decoders_are_not_streamed(monkeypatch):
+    from perceiver_core.modules import kernels
+
     model = _pipeline(chunk=50)
+    with monkeypatch.context() as patch:
+        patch.setattr(kernels, "chunked_cross_attend", lambda *a, **k: pytest.fail("chunked in training"))
+        loss = model(_batch()).square().mean()  # gradients on: whole input (chunking is an inference path)
+        loss.backward()
+    assert model.encoder.cross_attends[0].kv_norm.weight.grad is not None
     calls = []
     monkeypatch.setattr(type(model.encoder), "forward_stream",
                         lambda self, stream: calls.append(stream) or pytest.fail("streamed"))
-    model(_batch())  # gradients on: the plain path (chunking is an inference path)
     monkeypatch.setattr(type(model.decoder), "reads_inputs", True)
     with torch.no_grad():
         model(_batch())
     assert calls == []
+
+
+def test_fused_concatenation_trains_like_the_materialised_input():
+    """Loss and every gradient of a training step through forward_stream (features concatenated inside the
+    cross-attend) equal those of the plain path over the materialised array."""
+    model = _pipeline(chunk=0).train()
+    batch = {**_batch(), "label": torch.tensor([3, 7])}
+    results = []
+    for fused in (True, False):
+        model.zero_grad()
+        if fused:
+            outputs = model(batch)
+        else:
+            byte_array = model.embed(batch)
+            outputs = model.decoder(model.encoder(byte_array), byte_array)
+        loss = model.task.loss(outputs, batch)
+        loss.backward()
+        results.append((loss.detach(), {n: p.grad.clone() for n, p in model.named_parameters()
+                                         if p.grad is not None}))
+    (loss_a, grads_a), (loss_b, grads_b) = results
+    assert rel(loss_a, loss_b) < 1e-6 and grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_b[name], rtol=1e-4, atol=1e-7), name
 
 
 def test_stream_over_a_materialised_array_slices_it():

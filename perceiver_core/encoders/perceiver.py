@@ -63,15 +63,24 @@ class PerceiverEncoder(Encoder):
         return Encoded(latents=latents, inputs=byte_array)
 
     def streams(self, num_elements: int) -> bool:
-        return kernels.should_chunk(num_elements, chunk=self.config.cross_attend_chunk_keys)
+        return True  # whole inputs too: the cross-attend concatenates the position features itself
 
     def forward_stream(self, stream: InputStream) -> Encoded:
-        """Every cross-attend reads the input chunk by chunk (position features computed per chunk)."""
+        """In inference, inputs over the chunk threshold are read chunk by chunk (position features computed per
+        chunk); otherwise each cross-attend gets the data and the position features and concatenates them inside
+        its block (fused there when compiled)."""
         latents = self._latents(stream.batch_size)  # [B, N, D]
+        chunked = not torch.is_grad_enabled() and kernels.should_chunk(stream.num_elements,
+                                                                       chunk=self.config.cross_attend_chunk_keys)
+        data, features = (None, None) if chunked else (stream.base.data, stream.features())  # [B, M, C], [B|1, M, P]
         for i, block_index in enumerate(self.block_plan):
             if i < len(self.cross_plan):
-                latents = kernels.chunked_cross_attend(self.cross_attends[self.cross_plan[i]], latents, stream,
-                                                       chunk=self.config.cross_attend_chunk_keys)  # [B, N, D]
+                block = self.cross_attends[self.cross_plan[i]]
+                if chunked:
+                    latents = kernels.chunked_cross_attend(block, latents, stream,
+                                                           chunk=self.config.cross_attend_chunk_keys)  # [B, N, D]
+                else:
+                    latents = self._cross_attend(block, latents, data, stream.mask, features)  # [B, N, D]
             latents = self._run(self.blocks[block_index], latents)  # [B, N, D]
         return Encoded(latents=latents, inputs=stream.base)
 
@@ -88,18 +97,24 @@ class PerceiverEncoder(Encoder):
             return checkpoint(module, *args, use_reentrant=False)
         return module(*args)
 
-    def _cross_attend(self, block: CrossAttention, latents, x, mask):
-        """latents [B, N, D] attend to x [B, M, C]; chunked over M in inference when the policy says so.
+    def _cross_attend(self, block: CrossAttention, latents, x, mask, features=None):
+        """latents [B, N, D] attend to x [B, M, C] (+ features [B|1, M, P] concatenated inside the block); chunked
+        over M in inference when the policy says so.
 
         With activation checkpointing the batch is recomputed in slices of `checkpoint_slice` examples: a
         cross-attend's activations are [B, M, C]- and [B, N, M]-sized (about 0.25 GB per 224^2 image in bf16),
         so recomputing the whole batch at once would need them all again in the backward.
         """
-        if not torch.is_grad_enabled() and kernels.should_chunk(x.shape[1], chunk=self.config.cross_attend_chunk_keys):
+        if features is None and not torch.is_grad_enabled() and kernels.should_chunk(
+                x.shape[1], chunk=self.config.cross_attend_chunk_keys):
             return kernels.chunked_cross_attend(block, latents, x, mask, self.config.cross_attend_chunk_keys)
         size = self.config.checkpoint_slice
         if not self._checkpointing() or x.shape[0] <= size:
-            return self._run(block, latents, x, mask)
-        outs = [self._run(block, latents[i:i + size], x[i:i + size], None if mask is None else mask[i:i + size])
+            return self._run(block, latents, x, mask, features)
+
+        def part(t, i):  # a slice of the batch; shared [1, M, P] features are passed whole
+            return t if t is None or t.shape[0] != x.shape[0] else t[i:i + size]
+
+        outs = [self._run(block, latents[i:i + size], x[i:i + size], part(mask, i), part(features, i))
                 for i in range(0, x.shape[0], size)]  # each [b, N, D]
         return torch.cat(outs)  # [B, N, D]

@@ -109,7 +109,13 @@ class CrossAttention(nn.Module):
         self.mlp = MLP(q_channels, widening, dropout, act)
         self.use_query_residual = use_query_residual
 
-    def forward(self, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, q: torch.Tensor, kv: torch.Tensor, key_mask: torch.Tensor | None = None,
+                kv_features: torch.Tensor | None = None) -> torch.Tensor:
+        """q [B, N, Cq], kv [B, M, Ckv] -> [B, N, Cq]. kv_features [B|1, M, P]: position features concatenated
+        to kv here (Ckv = C + P), inside the block, so that a compiled block fuses the concatenation into the
+        LayerNorm and keeps the small parts, not the [B, M, C + P] input, for its backward."""
+        if kv_features is not None:
+            kv = torch.cat([kv, kv_features.to(kv.dtype).expand(kv.shape[0], -1, -1)], dim=-1)  # [B, M, C + P]
         attended = self.dropout(self.attention(self.q_norm(q), self.kv_norm(kv), key_mask))  # [B, N, Cq]
         x = q + attended if self.use_query_residual else attended
         return x + self.mlp(self.mlp_norm(x))
