@@ -49,6 +49,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--compile", action="store_true", help="torch.compile our model (where the backend allows)")
     p.add_argument("--compile-mode", choices=["regional", "whole"], default="regional",
                    help="with --compile: each attention block (seconds to compile) or the whole model")
+    p.add_argument("--cuda-graphs", action="store_true",
+                   help="inference: replay our forward as one CUDA graph per shape (no launch overhead)")
     p.add_argument("--chunk-keys", type=int, metavar="C",
                    help="cross-attend over chunks of C keys in inference (online softmax)")
     p.add_argument("--activation-checkpointing", action="store_true",
@@ -70,7 +72,8 @@ def run_from_args(args) -> int:
     log = (lambda s: None) if args.quiet or args.json else (lambda s: print(s, file=sys.stderr, flush=True))
     opts = BenchOptions(preset=args.preset, backend=args.backend, precision=args.precision, batches=args.batch,
                         sizes=args.size, modes=args.modes, steps=args.steps, warmup=args.warmup,
-                        hf=not args.no_hf, compile=args.compile, compile_mode=args.compile_mode, chunk_keys=args.chunk_keys,
+                        hf=not args.no_hf, compile=args.compile, compile_mode=args.compile_mode,
+                        cuda_graphs=args.cuda_graphs, chunk_keys=args.chunk_keys,
                         activation_checkpointing=args.activation_checkpointing, seed=args.seed,
                         out=args.out, log=log)
     try:

@@ -40,6 +40,7 @@ class BenchOptions:
     hf: bool = True
     compile: bool = False
     compile_mode: str = "regional"
+    cuda_graphs: bool = False
     chunk_keys: int | None = None
     activation_checkpointing: bool = False
     seed: int = 0
@@ -56,7 +57,7 @@ def _memory(backend) -> int | None:
 
 
 def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch.Tensor, backend, precision: str,
-                compile_mode: str | None):
+                compile_mode: str | None, cuda_graphs: bool = False):
     """One step of one model: a training step (forward, loss, backward, AdamW) or a no-grad forward."""
     from ..optim import make_optimizer
     from ..training import autocast
@@ -92,6 +93,11 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
             optimizer.step()
         return step
     model.eval()
+    if cuda_graphs and kind == "ours" and device.type == "cuda":
+        from ..cuda_graphs import GraphedInference
+
+        graphed = GraphedInference(fwd, context=lambda: autocast(backend, precision))
+        return lambda: graphed(batch)
 
     def step():
         with torch.no_grad(), autocast(backend, precision):
@@ -132,7 +138,8 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
     for kind in kinds:
         models[kind] = build(kind)
         step_fns[kind] = _make_steps(kind, models[kind], mode, images, labels, backend, opts.precision,
-                                        opts.compile_mode if opts.compile and kind == "ours" else None)
+                                     opts.compile_mode if opts.compile and kind == "ours" else None,
+                                     cuda_graphs=opts.cuda_graphs)
         results[kind].update({"params": parameter_count(models[kind]), "times": [], "peak_memory_bytes": None})
     for kind in kinds:  # warm-up: compilation, autotuning, allocator
         start = time.perf_counter()
@@ -226,7 +233,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         hf_version = None
     report = {"preset": preset.name, "description": preset.description, "backend": backend.name,
               "device": _device_name(device), "precision": opts.precision, "dtype": str(dtype).removeprefix("torch."),
-              "compile": opts.compile and opts.compile_mode, "activation_checkpointing": opts.activation_checkpointing,
+              "compile": opts.compile and opts.compile_mode, "cuda_graphs": opts.cuda_graphs,
+              "activation_checkpointing": opts.activation_checkpointing,
               "chunk_keys": opts.chunk_keys, "peak_flops": peak, "peak_source": f"measured {str(dtype)[6:]} matmul",
               "torch": torch.__version__, "transformers": hf_version, "python": platform.python_version(),
               "threads": torch.get_num_threads(), "rows": rows, "scaling": scaling}
@@ -286,7 +294,7 @@ def format_table(report: dict[str, Any]) -> str:
     head = (f"{'mode':<6}{'batch':>6}{'size':>6}  {'ours img/s':>10}{'HF img/s':>10}{'x HF':>7}"
             f"{'ours MFU':>9}{'HF MFU':>8}{'GFLOP/img':>10}{'ours mem':>10}{'HF mem':>9}")
     lines = [f"{report['preset']} on {report['device']} [{report['backend']}, {report['dtype']}"
-             f"{', compiled' if report['compile'] else ''}]; MFU vs {report['peak_flops'] / 1e12:.2f} TFLOP/s "
+             f"{', compiled' if report['compile'] else ''}{', CUDA graphs' if report.get('cuda_graphs') else ''}]; MFU vs {report['peak_flops'] / 1e12:.2f} TFLOP/s "
              f"({report['peak_source']})", head]
 
     def mem(r):
