@@ -19,6 +19,13 @@ import torch
 from .byte_array import ByteArray
 
 
+def concat_features(data: torch.Tensor, features: torch.Tensor | None) -> torch.Tensor:
+    """data [B, M, C] with position features [B|1, M, P] appended per element -> [B, M, C + P]."""
+    if features is None:
+        return data
+    return torch.cat([data, features.to(data.dtype).expand(data.shape[0], -1, -1)], dim=-1)
+
+
 class InputStream:
     """base: the preprocessor's array [B, M, C]; position: the pipeline's position encoding (None: no features)."""
 
@@ -46,37 +53,27 @@ class InputStream:
 
     def _features(self, start: int, stop: int) -> torch.Tensor | None:
         """Position features of elements [start, stop): [B|1, stop - start, P], or None."""
-        if self.position is None:
-            return None
-        if self.position.computes_ranges:
+        if self.position is not None and self.position.computes_ranges:
             return self.position.forward_range(self.base, start, stop)
-        if self._full_features is None:  # computed once, sliced per chunk
-            self._full_features = self.position(self.base)
-            if self._full_features is None:
-                self.position = None
-                return None
-        return self._full_features[:, start:stop]
+        features = self.features()  # computed once, sliced per chunk
+        return None if features is None else features[:, start:stop]
 
     def chunk(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """(x [B, c, C + P], mask [B, c] or None) for elements [start, stop)."""
-        data = self.base.data[:, start:stop]  # [B, c, C]
-        features = self._features(start, stop)
-        if features is not None:
-            features = features.to(data.dtype).expand(data.shape[0], -1, -1)  # [B, c, P]
-            data = torch.cat([data, features], dim=-1)  # [B, c, C + P]
+        data = concat_features(self.base.data[:, start:stop], self._features(start, stop))  # [B, c, C + P]
         mask = None if self.base.mask is None else self.base.mask[:, start:stop]
         return data, mask
 
     def features(self) -> torch.Tensor | None:
         """The position features of the whole input [B|1, M, P], or None (for a consumer that concatenates them
-        itself, e.g. inside a compiled block)."""
-        return None if self.position is None else self.position(self.base)
+        itself, e.g. inside a compiled block). Computed once per stream."""
+        if self.position is not None and self._full_features is None:
+            self._full_features = self.position(self.base)
+        return self._full_features
 
     def materialise(self) -> ByteArray:
         """The whole input as one array [B, M, C + P] (what the encoder sees when nothing is streamed)."""
         features = self.features()  # [B|1, M, P] or None
         if features is None:
             return self.base
-        data = self.base.data
-        features = features.to(data.dtype).expand(data.shape[0], -1, -1)
-        return self.base.with_data(torch.cat([data, features], dim=-1))  # [B, M, C + P]
+        return self.base.with_data(concat_features(self.base.data, features))  # [B, M, C + P]

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..input_stream import concat_features
 from . import kernels
 
 
@@ -114,8 +115,7 @@ class CrossAttention(nn.Module):
         """q [B, N, Cq], kv [B, M, Ckv] -> [B, N, Cq]. kv_features [B|1, M, P]: position features concatenated
         to kv here (Ckv = C + P), inside the block, so that a compiled block fuses the concatenation into the
         LayerNorm and keeps the small parts, not the [B, M, C + P] input, for its backward."""
-        if kv_features is not None:
-            kv = torch.cat([kv, kv_features.to(kv.dtype).expand(kv.shape[0], -1, -1)], dim=-1)  # [B, M, C + P]
+        kv = concat_features(kv, kv_features)  # [B, M, C + P]
         attended = self.dropout(self.attention(self.q_norm(q), self.kv_norm(kv), key_mask))  # [B, N, Cq]
         x = q + attended if self.use_query_residual else attended
         return x + self.mlp(self.mlp_norm(x))
