@@ -1,5 +1,5 @@
 """Attention kernels on the Perceiver IO ImageNet shapes, forward + backward, bf16 (CUDA): the measurements behind
-the kernel policy of `perceiver_core/modules/kernels.py`. Prints a table last and writes JSON.
+the kernel policy of `perceiver_core/model/layers/kernels.py`. Prints a table last and writes JSON.
 
     python benchmarks/bench_attention_kernels.py --out kernels.json
     python benchmarks/bench_attention_kernels.py --batch 64 --keys 50176 --out kernels.json
@@ -73,7 +73,7 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     from torch.nn.attention import SDPBackend, sdpa_kernel
 
-    from perceiver_core.modules import kernels
+    from perceiver_core.model.layers import kernels
 
     torch.manual_seed(0)
     dev, bf16 = "cuda", torch.bfloat16

@@ -15,8 +15,8 @@ import sys
 
 CHILD = r"""
 import json, resource, sys, time, torch
-from perceiver_core.bench.models import build_ours, ours_batch
-from perceiver_core.bench.presets import PRESETS
+from perceiver_core.commands.bench.models import build_ours, ours_batch
+from perceiver_core.commands.bench.presets import PRESETS
 size, chunk, device, dtype = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
 torch.manual_seed(0)
 model = build_ours(PRESETS["imagenet"], size, overrides={"encoder": {"cross_attend_chunk_keys": chunk}})

@@ -35,10 +35,10 @@ def time_digits(repeats: int) -> list[float]:
 
 
 _PLAIN_RUN = (
-    "import sys, torch.nn.functional as F; import perceiver_core.modules.kernels as k\n"
+    "import sys, torch.nn.functional as F; import perceiver_core.model.layers.kernels as k\n"
     "k.attention = lambda q, kk, v, *, attn_mask=None, dropout_p=0.0, training=False, policy=None: "
     "F.scaled_dot_product_attention(q, kk, v, attn_mask=attn_mask, dropout_p=dropout_p)\n"
-    "from perceiver_core.cli import main; sys.exit(main(sys.argv[1:]))")
+    "from perceiver_core.commands.cli import main; sys.exit(main(sys.argv[1:]))")
 
 
 def ab_digits_runs(pairs: int) -> dict[str, list[float]]:
@@ -59,8 +59,8 @@ def ab_digits_runs(pairs: int) -> dict[str, list[float]]:
 def time_imagenet_forward(repeats: int) -> list[float]:
     import torch
 
-    from perceiver_core.bench.models import build_ours, ours_batch
-    from perceiver_core.bench.presets import PRESETS
+    from perceiver_core.commands.bench.models import build_ours, ours_batch
+    from perceiver_core.commands.bench.presets import PRESETS
 
     torch.manual_seed(0)
     model = build_ours(PRESETS["imagenet"]).eval()
@@ -84,7 +84,7 @@ def _plain_sdpa(q, k, v, *, attn_mask=None, dropout_p=0.0, training=False, polic
 
 def ab_interleaved(step, repeats: int) -> dict[str, list[float]]:
     """Time `step()` alternately through the plain SDPA call ("before") and the kernel policy ("after")."""
-    from perceiver_core.modules import kernels
+    from perceiver_core.model.layers import kernels
 
     policy_attention = kernels.attention
     times: dict[str, list[float]] = {"before": [], "after": []}
@@ -105,7 +105,7 @@ def policy_overhead_us(calls: int = 20000, blocks: int = 9) -> dict[str, float]:
     which load noise cannot hide): medians over interleaved blocks of `calls` calls."""
     import torch
 
-    from perceiver_core.modules import kernels
+    from perceiver_core.model.layers import kernels
 
     q = torch.randn(1, 1, 4, 8)
     per = {"before": [], "after": []}
@@ -121,8 +121,8 @@ def policy_overhead_us(calls: int = 20000, blocks: int = 9) -> dict[str, float]:
 def ab_imagenet_forward(repeats: int) -> dict[str, list[float]]:
     import torch
 
-    from perceiver_core.bench.models import build_ours, ours_batch
-    from perceiver_core.bench.presets import PRESETS
+    from perceiver_core.commands.bench.models import build_ours, ours_batch
+    from perceiver_core.commands.bench.presets import PRESETS
 
     torch.manual_seed(0)
     model = build_ours(PRESETS["imagenet"]).eval()
@@ -138,10 +138,10 @@ def ab_imagenet_forward(repeats: int) -> dict[str, list[float]]:
 def ab_digits_train_step(repeats: int) -> dict[str, list[float]]:
     import torch
 
-    from perceiver_core.data import collate
-    from perceiver_core.optim import make_optimizer
-    from perceiver_core.pipeline import build_dataset, build_from_spec
-    from perceiver_core.registry_file import load_registry
+    from perceiver_core.data.loader import collate
+    from perceiver_core.model.pipeline import build_dataset, build_from_spec
+    from perceiver_core.registry.file import load_registry
+    from perceiver_core.runtime.optim import make_optimizer
 
     spec = load_registry().resolve("digits")
     dataset = build_dataset(spec)

@@ -44,11 +44,11 @@ def main(argv=None) -> int:
     p.add_argument("--out")
     args = p.parse_args(argv)
 
-    from perceiver_core.backends import select_backend
-    from perceiver_core.bench.models import build_ours, ours_batch
-    from perceiver_core.bench.presets import PRESETS
-    from perceiver_core.compile import compile_model
-    from perceiver_core.optim import make_optimizer
+    from perceiver_core.commands.bench.models import build_ours, ours_batch
+    from perceiver_core.commands.bench.presets import PRESETS
+    from perceiver_core.model.layers.compile import compile_model
+    from perceiver_core.runtime.backends import select_backend
+    from perceiver_core.runtime.optim import make_optimizer
 
     backend = select_backend("cuda")
     device = backend.device()

@@ -9,23 +9,40 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING
 
-from .errors import (BackendError, ByteArrayError, CheckpointError, MissingComponentError, PluginError,
-                     RegistryError, UserError)
+from .errors import (
+    BackendError,
+    ByteArrayError,
+    CheckpointError,
+    MissingComponentError,
+    PluginError,
+    RegistryError,
+    UserError,
+)
 from .hookspecs import hookimpl
 from .version import CORE_API_VERSION, __version__
 
+# public name -> "module" (same attribute name) or "module:attr", relative to this package
 _LAZY = {
     "ByteArray": "byte_array", "Segment": "byte_array",
     "BuildContext": "interfaces", "Preprocessor": "interfaces", "PositionEncoding": "interfaces",
     "Encoder": "interfaces", "Encoded": "interfaces", "Decoder": "interfaces", "QueryBuilder": "interfaces",
     "Task": "interfaces", "Dataset": "interfaces", "Backend": "interfaces",
-    "Pipeline": "pipeline", "build_pipeline": "pipeline", "build_from_spec": "pipeline",
-    "load_registry": "registry_file", "PipelineSpec": "spec",
-    "from_checkpoint": "checkpoint", "save_checkpoint": "checkpoint",
-    "train": "training", "evaluate_model": "training",
-    "PluginManager": "plugins", "get_plugin_manager": "plugins",
-    "select_backend": "backends",
-    "import_hf": "hf_import", "build_preset": "presets",
+    "Pipeline": "model.pipeline", "build_from_spec": "model.pipeline", "build_dataset": "model.pipeline",
+    "collate": "data.loader",
+    "build_pipeline": "model.build", "build_preset": "model.build",
+    "load_registry": "registry.file", "PipelineSpec": "registry.spec",
+    "from_checkpoint": "runtime.checkpoint", "save_checkpoint": "runtime.checkpoint",
+    "train": "runtime.training", "evaluate_model": "runtime.training",
+    "PluginManager": "plugins.manager", "get_plugin_manager": "plugins.manager",
+    "select_backend": "runtime.backends",
+    "import_hf": "commands.import_hf",
+    # building blocks plugins may reuse (so they never import internals)
+    "BasicDecoder": "model.decoders.basic", "linear_positions": "model.positions.fourier",
+    "fourier_features": "model.positions.fourier",
+    "MultiHeadAttention": "model.layers.attention", "CrossAttention": "model.layers.attention",
+    "SelfAttention": "model.layers.attention",
+    "AttentionPolicy": "model.layers.kernels", "set_attention_policy": "model.layers.kernels:set_policy",
+    "get_attention_policy": "model.layers.kernels:get_policy",
 }
 
 __all__ = ["CORE_API_VERSION", "__version__", "hookimpl", "UserError", "RegistryError", "PluginError",
@@ -36,7 +53,8 @@ def __getattr__(name: str):
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'perceiver_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    module, _, attr = module.partition(":")
+    value = getattr(importlib.import_module(f".{module}", __name__), attr or name)
     globals()[name] = value
     return value
 
@@ -46,15 +64,32 @@ def __dir__():
 
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .backends import select_backend
     from .byte_array import ByteArray, Segment
-    from .checkpoint import from_checkpoint, save_checkpoint
-    from .hf_import import import_hf
-    from .presets import build_preset
-    from .interfaces import (Backend, BuildContext, Dataset, Decoder, Encoded, Encoder, PositionEncoding,
-                             Preprocessor, QueryBuilder, Task)
-    from .pipeline import Pipeline, build_from_spec, build_pipeline
-    from .plugins import PluginManager, get_plugin_manager
-    from .registry_file import load_registry
-    from .spec import PipelineSpec
-    from .training import evaluate_model, train
+    from .commands.import_hf import import_hf
+    from .data.loader import collate
+    from .interfaces import (
+        Backend,
+        BuildContext,
+        Dataset,
+        Decoder,
+        Encoded,
+        Encoder,
+        PositionEncoding,
+        Preprocessor,
+        QueryBuilder,
+        Task,
+    )
+    from .model.build import build_pipeline, build_preset
+    from .model.decoders.basic import BasicDecoder
+    from .model.layers.attention import CrossAttention, MultiHeadAttention, SelfAttention
+    from .model.layers.kernels import AttentionPolicy
+    from .model.layers.kernels import get_policy as get_attention_policy
+    from .model.layers.kernels import set_policy as set_attention_policy
+    from .model.pipeline import Pipeline, build_dataset, build_from_spec
+    from .model.positions.fourier import fourier_features, linear_positions
+    from .plugins.manager import PluginManager, get_plugin_manager
+    from .registry.file import load_registry
+    from .registry.spec import PipelineSpec
+    from .runtime.backends import select_backend
+    from .runtime.checkpoint import from_checkpoint, save_checkpoint
+    from .runtime.training import evaluate_model, train

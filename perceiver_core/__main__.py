@@ -1,5 +1,5 @@
 """`python -m perceiver_core` is the `perceiver` command."""
 
-from .cli import main
+from .commands.cli import main
 
 raise SystemExit(main())

@@ -25,7 +25,7 @@ from torch import nn
 from .byte_array import ByteArray
 
 if TYPE_CHECKING:
-    from .input_stream import InputStream
+    from .model.input_stream import InputStream
 
 
 @dataclass
@@ -245,9 +245,9 @@ class Backend(abc.ABC):
         return {}
 
     def attention_policy(self):
-        """The `perceiver_core.modules.kernels.AttentionPolicy` for this device (head-dim padding, SDPA kernels
+        """The `perceiver_core.model.layers.kernels.AttentionPolicy` for this device (head-dim padding, SDPA kernels
         per shape, chunked cross-attends); `setup()` installs it with `kernels.set_policy`."""
-        from .modules.kernels import AttentionPolicy
+        from .model.layers.kernels import AttentionPolicy
 
         return AttentionPolicy()
 

@@ -56,7 +56,7 @@ def python_without(tmp_path):
             (farm / entry.name).symlink_to(entry)
         boot = f"import sys, site; sys.path[:] = [p for p in sys.path if 'site-packages' not in p]; " \
                f"site.addsitedir({str(farm)!r}); sys.argv[0] = 'perceiver'; " \
-               f"from perceiver_core.cli import main; args = sys.argv[1:]; " \
+               f"from perceiver_core.commands.cli import main; args = sys.argv[1:]; " \
                f"args = args[2:] if args[:2] == ['-m', 'perceiver_core'] else args; raise SystemExit(main(args))"
         return [sys.executable, "-c", boot]
     return make

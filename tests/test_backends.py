@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perceiver_core.backends import list_backends, select_backend
 from perceiver_core.errors import BackendError
 from perceiver_core.interfaces import Backend
-from perceiver_core.modules import kernels
+from perceiver_core.model.layers import kernels
+from perceiver_core.runtime.backends import list_backends, select_backend
 
 perceiver_cpu = pytest.importorskip("perceiver_cpu.plugin")
 perceiver_cuda = pytest.importorskip("perceiver_cuda.plugin")
@@ -86,7 +86,7 @@ def test_backend_defaults_of_the_interface():
 
 
 def test_cli_backends_lists_all_three(capsys):
-    from perceiver_core.cli import main
+    from perceiver_core.commands.cli import main
 
     assert main(["backends", "--json"]) == 0
     import json

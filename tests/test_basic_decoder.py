@@ -8,7 +8,7 @@ import torch
 from perceiver_core import ByteArray, Encoded
 from perceiver_core.testing import DecoderConformance, PositionConformance
 
-_BUILTIN = "perceiver_core.builtin.plugin"
+_BUILTIN = "perceiver_core.plugins.builtin"
 
 
 class TestBasicLearned(DecoderConformance):

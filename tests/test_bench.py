@@ -8,10 +8,10 @@ import json
 import pytest
 import torch
 
-from perceiver_core.bench.flops import analytic_attention_flops, attention_shapes, count_flops
-from perceiver_core.bench.models import build_ours, ours_batch, parameter_count
-from perceiver_core.bench.presets import PRESETS
-from perceiver_core.cli import main
+from perceiver_core.commands.bench.flops import analytic_attention_flops, attention_shapes, count_flops
+from perceiver_core.commands.bench.models import build_ours, ours_batch, parameter_count
+from perceiver_core.commands.bench.presets import PRESETS
+from perceiver_core.commands.cli import main
 
 pytest.importorskip("perceiver_image")
 
@@ -28,7 +28,7 @@ def test_imagenet_preset_is_the_reference_config():
 @pytest.mark.parametrize("name", ["tiny", pytest.param("imagenet", marks=pytest.mark.slow)])
 def test_hf_model_of_a_preset_matches_ours_in_size(name):
     pytest.importorskip("transformers")
-    from perceiver_core.bench.models import build_hf
+    from perceiver_core.commands.bench.models import build_hf
 
     ours, hf = build_ours(PRESETS[name]), build_hf(PRESETS[name])
     # the same architecture: parameter counts within 2% (the decoders' query and MLP sizes may differ slightly)
@@ -82,7 +82,7 @@ def test_bench_parser_imports_no_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from perceiver_core.cli import build_parser; build_parser().parse_args(['bench']); "
+    code = ("import sys; from perceiver_core.commands.cli import build_parser; build_parser().parse_args(['bench']); "
             "print('torch' in sys.modules)")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert result.stdout.strip() == "False"
@@ -90,7 +90,7 @@ def test_bench_parser_imports_no_torch():
 
 def test_hf_out_of_memory_keeps_our_row(monkeypatch):
     pytest.importorskip("transformers")
-    from perceiver_core.bench import runner
+    from perceiver_core.commands.bench import runner
 
     def oom(*args, **kwargs):
         raise torch.OutOfMemoryError("HF does not fit (test)")

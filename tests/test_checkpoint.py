@@ -4,15 +4,15 @@ from pathlib import Path
 import pytest
 import torch
 
-import perceiver_core.checkpoint as ckpt
+import perceiver_core.runtime.checkpoint as ckpt
 from perceiver_core import CheckpointError, build_pipeline, from_checkpoint, save_checkpoint
-from perceiver_core.data import collate
+from perceiver_core.data.loader import collate
 
 TINY = Path(__file__).parent / "tiny.toml"
 
 
 def _batch(model, n=4):
-    from perceiver_core.pipeline import build_dataset
+    from perceiver_core.model.pipeline import build_dataset
 
     examples = build_dataset(model.spec).examples("test")
     return collate([model.prepare(examples[i]) | {"label": examples[i]["label"]} for i in range(n)])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perceiver_core.bench.models import build_ours, ours_batch
-from perceiver_core.bench.presets import PRESETS
-from perceiver_core.cuda_graphs import GraphedInference
+from perceiver_core.commands.bench.models import build_ours, ours_batch
+from perceiver_core.commands.bench.presets import PRESETS
+from perceiver_core.model.layers.cuda_graphs import GraphedInference
 
 HAS_GPU = torch.cuda.is_available()
 

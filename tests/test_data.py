@@ -1,6 +1,6 @@
 import torch
 
-from perceiver_core.data import EpochSampler, make_loader
+from perceiver_core.data.loader import EpochSampler, make_loader
 
 
 def _items(n):

@@ -3,10 +3,14 @@ import math
 import pytest
 import torch
 
-from perceiver_core.config.positions import FourierPositionConfig
-from perceiver_core.positions.fourier import (FourierPositionEncoding, fourier_channels, fourier_features,
-                                              linear_positions)
 from perceiver_core import ByteArray
+from perceiver_core.config.positions import FourierPositionConfig
+from perceiver_core.model.positions.fourier import (
+    FourierPositionEncoding,
+    fourier_channels,
+    fourier_features,
+    linear_positions,
+)
 
 
 def test_one_dimensional_case_by_hand():

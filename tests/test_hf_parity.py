@@ -18,8 +18,8 @@ transformers = pytest.importorskip("transformers", reason="parity tests compare 
 from safetensors.torch import load_file, save_file  # noqa: E402
 
 from perceiver_core import from_checkpoint  # noqa: E402
-from perceiver_core.cli import main as cli_main  # noqa: E402
-from perceiver_core.positions.fourier import fourier_features, linear_positions  # noqa: E402
+from perceiver_core.commands.cli import main as cli_main  # noqa: E402
+from perceiver_core.model.positions.fourier import fourier_features, linear_positions  # noqa: E402
 
 TOLERANCE = 1e-5
 LABELS = {str(i): f"class {i}" for i in range(5)}
@@ -202,9 +202,9 @@ def test_basic_decoder_with_fourier_queries_and_input_equals_hf(subsample):
     from transformers.models.perceiver.modeling_perceiver import PerceiverBasicDecoder
 
     from perceiver_core import BuildContext, ByteArray, Encoded
+    from perceiver_core.commands.import_hf import _CROSS, _layer
     from perceiver_core.config.decoders import BasicDecoderConfig
-    from perceiver_core.decoders.basic import BasicDecoder
-    from perceiver_core.hf_import import _CROSS, _layer
+    from perceiver_core.model.decoders.basic import BasicDecoder
 
     torch.manual_seed(0)
     b, (h, w), c, d, k, bands = 2, (5, 6), 7, 24, 3, 4
@@ -245,7 +245,7 @@ def test_learned_position_interpolation_equals_hf():
 
     from perceiver_core import BuildContext, ByteArray
     from perceiver_core.config.positions import LearnedPositionConfig
-    from perceiver_core.positions.learned import LearnedPositionEncoding
+    from perceiver_core.model.positions.learned import LearnedPositionEncoding
 
     theirs = PerceiverTrainablePositionEncoding(index_dims=36, num_channels=5)
     ours = LearnedPositionEncoding(LearnedPositionConfig(num_channels=5, interpolate=True),

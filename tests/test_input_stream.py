@@ -10,12 +10,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from perceiver_core.bench.models import build_ours
-from perceiver_core.bench.presets import PRESETS
 from perceiver_core.byte_array import ByteArray
+from perceiver_core.commands.bench.models import build_ours
+from perceiver_core.commands.bench.presets import PRESETS
 from perceiver_core.config.positions import FourierPositionConfig
-from perceiver_core.input_stream import InputStream
-from perceiver_core.positions.fourier import FourierPositionEncoding, grid_positions_range, linear_positions
+from perceiver_core.model.input_stream import InputStream
+from perceiver_core.model.positions.fourier import FourierPositionEncoding, grid_positions_range, linear_positions
 
 
 def rel(a, b):
@@ -70,7 +70,7 @@ def test_streamed_inference_equals_the_materialised_path(monkeypatch):
 
 
 def test_training_streams_whole_inputs_and_input_reading_decoders_are_not_streamed(monkeypatch):
-    from perceiver_core.modules import kernels
+    from perceiver_core.model.layers import kernels
 
     model = _pipeline(chunk=50)
     with monkeypatch.context() as patch:
@@ -120,7 +120,7 @@ def test_stream_over_a_materialised_array_slices_it():
 
 def test_streamed_inference_counts_the_same_flops():
     """The bench counts FLOPs of a streamed forward (inference of large inputs) as of the materialised one."""
-    from perceiver_core.bench.flops import count_flops
+    from perceiver_core.commands.bench.flops import count_flops
 
     counts = []
     for chunk in (0, 50):
@@ -139,8 +139,8 @@ def test_encoder_streams_masked_and_explicitly_placed_inputs_like_the_whole_inpu
     """forward_stream over an InputStream (positions per chunk, mask sliced) equals forward over the
     materialised array, for grid and explicit positions, with a padding mask."""
     from perceiver_core.config.encoders import PerceiverEncoderConfig
-    from perceiver_core.encoders.perceiver import PerceiverEncoder
     from perceiver_core.interfaces import BuildContext
+    from perceiver_core.model.encoders.perceiver import PerceiverEncoder
 
     g = torch.Generator().manual_seed(3)
     positions = torch.rand(2, 96, 2, generator=g) * 2 - 1 if explicit else None

@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from perceiver_core.interfaces import BuildContext
-from perceiver_core.modules import kernels
-from perceiver_core.modules.attention import CrossAttention, MultiHeadAttention
+from perceiver_core.model.layers import kernels
+from perceiver_core.model.layers.attention import CrossAttention, MultiHeadAttention
 
 HAS_GPU = torch.cuda.is_available()
 gpu = [pytest.mark.gpu, pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU; none is visible here")]
@@ -167,7 +167,7 @@ def test_multihead_attention_routes_through_policy():
 
 def _encoder(**overrides):
     from perceiver_core.config.encoders import PerceiverEncoderConfig
-    from perceiver_core.encoders.perceiver import PerceiverEncoder
+    from perceiver_core.model.encoders.perceiver import PerceiverEncoder
 
     cfg = dict(num_latents=8, latent_channels=32, num_blocks=2, self_attends_per_block=1, self_attend_heads=4,
                num_cross_attends=2)

@@ -15,11 +15,18 @@ from pathlib import Path
 import pytest
 
 from perceiver_core import hookspecs
-from perceiver_core.testing import (BackendConformance, DatasetConformance, DecoderConformance, EncoderConformance,
-                                    PositionConformance, PreprocessorConformance, TaskConformance)
+from perceiver_core.testing import (
+    BackendConformance,
+    DatasetConformance,
+    DecoderConformance,
+    EncoderConformance,
+    PositionConformance,
+    PreprocessorConformance,
+    TaskConformance,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
-BUILTIN = "perceiver_core.builtin.plugin"
+BUILTIN = "perceiver_core.plugins.builtin"
 Failed = pytest.fail.Exception
 
 
@@ -81,7 +88,7 @@ BROKEN = {
 
         @hookimpl
         def perceiver_register_components(registry):
-            registry.add("position", "fourier", factory="perceiver_core.positions.none:NoPositionEncoding",
+            registry.add("position", "fourier", factory="perceiver_core.model.positions.none:NoPositionEncoding",
                          config="perceiver_core.config.positions:NoPositionConfig")
         """, None, "position", "fourier"),
     "wrong-api": ("v99", """
@@ -89,7 +96,7 @@ BROKEN = {
 
         @hookimpl
         def perceiver_register_components(registry):
-            registry.add("position", "kit.old", factory="perceiver_core.positions.none:NoPositionEncoding",
+            registry.add("position", "kit.old", factory="perceiver_core.model.positions.none:NoPositionEncoding",
                          config="perceiver_core.config.positions:NoPositionConfig")
         """, None, "position", "kit.old"),
     "loose-config": ("v1", """
@@ -97,7 +104,7 @@ BROKEN = {
 
         @hookimpl
         def perceiver_register_components(registry):
-            registry.add("position", "kit.loose", factory="perceiver_core.positions.none:NoPositionEncoding",
+            registry.add("position", "kit.loose", factory="perceiver_core.model.positions.none:NoPositionEncoding",
                          config="pkit_loose_config.configs:LooseConfig")
         """, LOOSE_CONFIG, "position", "kit.loose"),
 }
@@ -385,7 +392,7 @@ def test_fixtures_register_a_plugin_in_isolation(plugin_manager, register_plugin
         @staticmethod
         @hookspecs.hookimpl
         def perceiver_register_components(registry):
-            registry.add("position", "kit.none", factory="perceiver_core.positions.none:NoPositionEncoding",
+            registry.add("position", "kit.none", factory="perceiver_core.model.positions.none:NoPositionEncoding",
                          config="perceiver_core.config.positions:NoPositionConfig")
 
     report = register_plugin(Plugin, name="kit")
@@ -396,8 +403,8 @@ def test_fixtures_register_a_plugin_in_isolation(plugin_manager, register_plugin
 
 
 def test_kit_imports_no_torch():
-    code = ("import sys, perceiver_core.testing, perceiver_core.testing.pytest_plugin, perceiver_core.plugin_check, "
-            "perceiver_core.scaffold; print('torch' in sys.modules)")
+    code = ("import sys, perceiver_core.testing, perceiver_core.testing.pytest_plugin, perceiver_core.plugins.check, "
+            "perceiver_core.plugins.scaffold; print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert out.stdout.strip() == "False"
 

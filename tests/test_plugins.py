@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 
 from perceiver_core import PluginError, hookimpl
-from perceiver_core.plugins import PluginManager
+from perceiver_core.plugins.manager import PluginManager
 
 GOOD_HOOKS = """
 from perceiver_core import hookimpl
 
 @hookimpl
 def perceiver_register_components(registry):
-    registry.add("position", "demo.none", factory="perceiver_core.positions.none:NoPositionEncoding",
+    registry.add("position", "demo.none", factory="perceiver_core.model.positions.none:NoPositionEncoding",
                  config="perceiver_core.config.positions:NoPositionConfig", description="a third-party name")
 """
 
@@ -47,7 +47,7 @@ from perceiver_core import hookimpl
 @hookimpl
 def perceiver_register_components(registry):
     registry.add("position", "fourier", factory="x:y", config="x:Y")
-    registry.add("position", "dup.extra", factory="perceiver_core.positions.none:NoPositionEncoding",
+    registry.add("position", "dup.extra", factory="perceiver_core.model.positions.none:NoPositionEncoding",
                  config="perceiver_core.config.positions:NoPositionConfig")
 """),
     "wrong-api": ("v99", GOOD_HOOKS.replace("demo.none", "never.registered")),

@@ -8,7 +8,9 @@ import json
 import pytest
 import torch
 
-from perceiver_core.presets import PRESETS_FILE, build_preset, preset_names
+from perceiver_core import build_preset
+from perceiver_core.registry.file import preset_names
+from perceiver_core.registry.presets import PRESETS_FILE
 
 # HF transformers' classes with the hub checkpoints' configs (deepmind/vision-perceiver-*, language-perceiver).
 REFERENCE = {
@@ -57,7 +59,7 @@ def test_imagenet_fourier_cross_attend_dims():
 
 
 def test_preset_is_usable_from_a_registry_file(write_registry):
-    from perceiver_core.registry_file import load_registry
+    from perceiver_core.registry.file import load_registry
 
     path = write_registry("""
         [pipelines.small-imagenet]
@@ -75,5 +77,5 @@ def test_presets_path_command(cli):
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "perceiver_core.presets"], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-m", "perceiver_core.registry.presets"], capture_output=True, text=True)
     assert out.stdout.strip() == str(PRESETS_FILE)

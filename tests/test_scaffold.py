@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from perceiver_core.errors import UserError
-from perceiver_core.scaffold import create_plugin, plugin_names, render
+from perceiver_core.plugins.scaffold import create_plugin, plugin_names, render
 
 ROOT = Path(__file__).resolve().parents[1]
-TEMPLATES = ROOT / "perceiver_core" / "scaffold" / "templates"
+TEMPLATES = ROOT / "perceiver_core" / "plugins" / "scaffold" / "templates"
 
 
 def _env(**extra) -> dict:
@@ -130,7 +130,7 @@ def test_guide_draws_the_generated_tree(kind, name):
 def test_package_data_ships_every_template():
     """The globs in pyproject.toml's package-data match every template, so wheels of the core carry them."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())
-    globs = project["tool"]["setuptools"]["package-data"]["perceiver_core.scaffold"]
+    globs = project["tool"]["setuptools"]["package-data"]["perceiver_core.plugins.scaffold"]
     base = TEMPLATES.parent
     shipped = {p for g in globs for p in base.glob(g)}
     templates = set(TEMPLATES.rglob("*.tmpl"))

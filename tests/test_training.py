@@ -64,9 +64,8 @@ def test_cli_train_evaluate_predict_agree(cli, tmp_path):
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["accuracy"] == trained["accuracy"]
     import numpy as np
-
-    from perceiver_image.digits import DigitsDataset
     from perceiver_image.configs import DigitsConfig
+    from perceiver_image.digits import DigitsDataset
 
     example = DigitsDataset(DigitsConfig()).examples("test")[3]
     np.save(tmp_path / "digit.npy", example["image"])
@@ -97,8 +96,8 @@ def test_the_perceiver_ignores_pixel_order():
     """digits-permuted shuffles every image's pixels (keeping their true positions): with the same weights, the
     Perceiver's outputs are the same function of the image, so training can only differ by rounding noise."""
     from perceiver_core import build_pipeline
-    from perceiver_core.data import collate
-    from perceiver_core.pipeline import build_dataset
+    from perceiver_core.data.loader import collate
+    from perceiver_core.model.pipeline import build_dataset
 
     torch.manual_seed(0)
     plain = build_pipeline("digits").eval()
@@ -163,7 +162,7 @@ def test_fp16_training_scales_the_loss_and_resumes(tmp_path, monkeypatch):
     spec = _spec("tiny", "train.max_steps=4")
     result = train(spec, tmp_path, progress=False)
     assert result["step"] == 4 and 0 <= result["accuracy"] <= 1
-    from perceiver_core.checkpoint import TRAINER_FORMAT, read_safetensors
+    from perceiver_core.runtime.checkpoint import TRAINER_FORMAT, read_safetensors
 
     _, meta = read_safetensors(tmp_path / "trainer_state.safetensors", TRAINER_FORMAT)
     state = json.loads(meta["grad_scaler"])

@@ -1,7 +1,17 @@
-"""Typed configuration models (pydantic only, no torch): what a registry file may say about each component."""
+"""Typed configuration models (pydantic only, no torch): what a registry file may say about each component.
+
+Public: a plugin's configs subclass `ComponentConfig` (or `DataConfig` for a dataset), and may extend the
+built-in components' configs re-exported here.
+"""
 
 from .base import ComponentConfig
-from .data import DataConfig
+from .data import DataConfig, NoDataConfig
+from .decoders import BasicDecoderConfig, ClassificationDecoderConfig, PooledDecoderConfig
+from .encoders import PerceiverEncoderConfig
+from .positions import FourierPositionConfig, LearnedPositionConfig, NoPositionConfig
+from .tasks import ClassificationTaskConfig
 from .train import TrainConfig
 
-__all__ = ["ComponentConfig", "DataConfig", "TrainConfig"]
+__all__ = ["ComponentConfig", "DataConfig", "NoDataConfig", "TrainConfig", "BasicDecoderConfig",
+           "ClassificationDecoderConfig", "PooledDecoderConfig", "PerceiverEncoderConfig", "FourierPositionConfig",
+           "LearnedPositionConfig", "NoPositionConfig", "ClassificationTaskConfig"]

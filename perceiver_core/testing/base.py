@@ -95,7 +95,7 @@ def safetensors_round_trip(state: Mapping[str, Any], what: str) -> dict[str, Any
     import torch
     from safetensors.torch import load, save
 
-    from ..checkpoint import _dedupe
+    from ..runtime.checkpoint import _dedupe
 
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if bad:
@@ -151,7 +151,7 @@ class PluginChecks:
     def plugin_manager(self):
         """An isolated plugin manager (no autoload, strict) holding the built-ins and the plugin under test."""
         from ..errors import PluginError
-        from ..plugins import PluginManager
+        from ..plugins.manager import PluginManager
 
         plugin = self.plugin_object()
         pm = PluginManager(autoload=False, strict=True)
@@ -174,7 +174,7 @@ class PluginChecks:
             entry = registry.components.get((self.kind, self.component))
             names = registry.names(self.kind)
         if entry is None:
-            from ..components import suggest
+            from ..plugins.components import suggest
 
             fail(f"the plugin registers no {self.kind} named {self.component!r}{suggest(self.component, names)}; "
                  f"registered {self.kind}s: {', '.join(names) or 'none'}")
@@ -186,7 +186,7 @@ class PluginChecks:
         assert entry.name == self.component
 
     def test_hooks_pass_check_pending(self):
-        from ..plugin_check import hook_problems
+        from ..plugins.check import hook_problems
 
         problems = hook_problems(self.plugin_object())
         if problems:
@@ -203,7 +203,7 @@ class PluginChecks:
             pytest.skip("set `distribution` to also check the installed entry points and core API version")
         from importlib import metadata
 
-        from ..plugin_check import check_distribution
+        from ..plugins.check import check_distribution
 
         try:
             metadata.distribution(self.distribution)
@@ -241,7 +241,7 @@ class ConfigChecks:
     def test_config_forbids_unknown_keys(self):
         from pydantic import ValidationError
 
-        from ..plugin_check import config_model_problems
+        from ..plugins.check import config_model_problems
 
         entry = self.registry_entry()
         problems, _ = config_model_problems(entry.config, f"{self.kind} {self.component!r}")
@@ -259,7 +259,7 @@ class ConfigChecks:
         self.make_config()  # the sample config validates
 
     def test_config_module_imports_no_torch(self):
-        from ..plugin_check import modules_importing_torch
+        from ..plugins.check import modules_importing_torch
 
         ref = self.registry_entry().config
         if not isinstance(ref, str):

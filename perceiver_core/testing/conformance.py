@@ -29,8 +29,7 @@ import torch
 
 from ..byte_array import ByteArray
 from ..errors import ByteArrayError
-from ..interfaces import (Backend, BuildContext, Dataset, Decoder, Encoded, Encoder, PositionEncoding,
-                          Preprocessor, Task)
+from ..interfaces import Backend, BuildContext, Dataset, Decoder, Encoded, Encoder, PositionEncoding, Preprocessor, Task
 from .base import ConfigChecks, ModuleChecks, PluginChecks, assert_same, check_finite, fail, pickle_round_trip
 
 __all__ = ["PreprocessorConformance", "PositionConformance", "EncoderConformance", "DecoderConformance",
@@ -112,7 +111,7 @@ class PreprocessorConformance(_ComponentSuite, ModuleChecks):
         return [self.examples[i % len(self.examples)] for i in range(max(self.batch_size, len(self.examples)))]
 
     def batch(self, pre: Preprocessor) -> dict[str, Any]:
-        from ..data import collate
+        from ..data.loader import collate
 
         return collate([pre.prepare(e) for e in self.sample_examples()])
 

@@ -17,7 +17,7 @@ import pytest
 
 @pytest.fixture
 def plugin_manager():
-    from perceiver_core.plugins import PluginManager
+    from perceiver_core.plugins.manager import PluginManager
 
     return PluginManager(autoload=False, strict=True)
 
@@ -47,8 +47,8 @@ def build_context():
 @pytest.fixture
 def perceiver_cli(capsys, monkeypatch):
     """Run `perceiver ARGS...` in this process with a fresh plugin manager: (exit code, stdout, stderr)."""
-    from perceiver_core import plugins
-    from perceiver_core.cli import main
+    from perceiver_core.plugins import manager as plugins
+    from perceiver_core.commands.cli import main
 
     def run(*args: str) -> tuple[int, str, str]:
         monkeypatch.setattr(plugins, "_DEFAULT", None)

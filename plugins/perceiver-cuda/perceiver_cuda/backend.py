@@ -5,7 +5,7 @@ Policies, each a method the core calls:
 - dtype: `precision = "auto"` autocasts to bf16 where the GPU supports it (Ampere and later), else runs fp32
   (fp16 only on request: it needs loss scaling);
 - attention: per-head dims padded to multiples of 8 and SDPA kernels chosen per shape
-  (`perceiver_core.modules.kernels`), TF32 matmuls for the fp32 parts;
+  (`perceiver_core.AttentionPolicy`), TF32 matmuls for the fp32 parts;
 - compile: `train.compile = true` compiles where Triton is installed;
 - memory: allocator statistics (peak and current, allocated and reserved), pinned host memory for the loader;
 - distributed: nccl.
@@ -85,13 +85,13 @@ class CudaBackend(Backend):
         return torch.device("cuda", self._index())
 
     def setup(self) -> None:
-        from perceiver_core.modules import kernels
+        from perceiver_core import set_attention_policy
 
         torch.cuda.set_device(self.device())
         torch.backends.cuda.matmul.allow_tf32 = True  # fp32 matmuls outside autocast (LayerNorm stays fp32)
         torch.backends.cudnn.allow_tf32 = True
         torch.backends.cudnn.benchmark = True
-        kernels.set_policy(self.attention_policy())
+        set_attention_policy(self.attention_policy())
         _prefer_cudnn_attention()
 
     def autocast_dtype(self, precision: str) -> torch.dtype | None:
@@ -107,7 +107,7 @@ class CudaBackend(Backend):
         raise ValueError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
 
     def attention_policy(self):
-        from perceiver_core.modules.kernels import AttentionPolicy
+        from perceiver_core import AttentionPolicy
 
         # Large chunks on the GPU: each chunk is ~25 kernel launches, and 131,072 keys x 512 latents of fp32
         # scores (256 MiB per example and head) keep the card busy; the chunked cross-attend shrinks the chunk

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from perceiver_core.backends import select_backend
-from perceiver_core.errors import BackendError
-from perceiver_core.modules import kernels
 from perceiver_cuda import plugin
 from perceiver_cuda.backend import CudaBackend
+
+from perceiver_core import select_backend
+from perceiver_core.errors import BackendError
+from perceiver_core.model.layers import kernels
 
 HAS_GPU = torch.cuda.is_available()
 

@@ -12,8 +12,7 @@ from typing import Any, Mapping
 
 import torch
 
-from perceiver_core import BuildContext, ByteArray, Preprocessor
-from perceiver_core.positions.fourier import linear_positions
+from perceiver_core import BuildContext, ByteArray, Preprocessor, linear_positions
 
 from .common import ImageAugment, as_image, normaliser, read_image
 from .configs import PixelsConfig

@@ -40,9 +40,9 @@ class MpsBackend(Backend):
         return torch.device("mps")
 
     def setup(self) -> None:
-        from perceiver_core.modules import kernels
+        from perceiver_core import set_attention_policy
 
-        kernels.set_policy(self.attention_policy())
+        set_attention_policy(self.attention_policy())
 
     def autocast_dtype(self, precision: str) -> torch.dtype | None:
         if precision == "fp32":
@@ -54,7 +54,7 @@ class MpsBackend(Backend):
         raise ValueError(f"unknown precision {precision!r}; use auto, fp32, bf16 or fp16")
 
     def attention_policy(self):
-        from perceiver_core.modules.kernels import AttentionPolicy
+        from perceiver_core import AttentionPolicy
 
         return AttentionPolicy(pad_head_dim="never", select_sdpa_backend=False)
 

@@ -6,11 +6,11 @@ import sys
 
 import pytest
 import torch
-
-from perceiver_core.backends import select_backend
-from perceiver_core.errors import BackendError
 from perceiver_mps import plugin
 from perceiver_mps.backend import MpsBackend
+
+from perceiver_core import select_backend
+from perceiver_core.errors import BackendError
 
 HAS_MPS = sys.platform == "darwin" and torch.backends.mps.is_available()
 

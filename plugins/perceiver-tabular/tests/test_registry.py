@@ -21,8 +21,7 @@ def _installed():
 
 
 def _model(pipeline):
-    from perceiver_core import build_from_spec, load_registry
-    from perceiver_core.pipeline import build_dataset
+    from perceiver_core import build_dataset, build_from_spec, load_registry
 
     registry = load_registry([REGISTRY], include_default=False)
     assert registry.validate_all() == []
@@ -33,7 +32,7 @@ def _model(pipeline):
 
 
 def _batch(model, examples):
-    from perceiver_core.data import collate
+    from perceiver_core import collate
 
     return collate([{**model.prepare(e), "label": e["label"]} for e in examples])
 

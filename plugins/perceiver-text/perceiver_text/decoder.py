@@ -10,9 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from perceiver_core import BuildContext, ByteArray, Decoder, Encoded
-from perceiver_core.config.decoders import BasicDecoderConfig
-from perceiver_core.decoders.basic import BasicDecoder
+from perceiver_core import BasicDecoder, BuildContext, ByteArray, Decoder, Encoded
+from perceiver_core.config import BasicDecoderConfig
 from perceiver_core.errors import UserError
 
 from .configs import MaskedLMDecoderConfig

@@ -4,13 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
-
-from perceiver_core import BuildContext, from_checkpoint, save_checkpoint
-from perceiver_core.data import collate
-from perceiver_core.pipeline import build_from_spec
-from perceiver_core.registry_file import load_registry
 from perceiver_text import tokenizer
 from perceiver_text.masking import IGNORE, mask_spans
+
+from perceiver_core import BuildContext, build_from_spec, collate, from_checkpoint, load_registry, save_checkpoint
 
 TINY = """
 [pipelines.tiny-mlm]
@@ -125,9 +122,8 @@ def test_docstring_corpus_is_offline_fixed_and_split():
 
 def test_demo_options_context_conv_and_input_queries(tmp_path):
     """text-mlm-tiny's variant: a byte-context convolution and flow-style queries (input + Fourier position)."""
-    from pydantic import ValidationError
-
     from perceiver_text.configs import BytesConfig
+    from pydantic import ValidationError
 
     with pytest.raises(ValidationError, match="odd"):
         BytesConfig(context_kernel=4)

@@ -1,0 +1,273 @@
+"""`perceiver import-hf DIR --out FILE`: a Hugging Face Perceiver checkpoint -> one of our checkpoints.
+
+Supported classes (DIR/config.json `architectures`): PerceiverForImageClassificationLearned, ...Fourier,
+...ConvProcessing and PerceiverForMaskedLM. The weights are read from DIR/model.safetensors (or the shards of
+model.safetensors.index.json), or from DIR/pytorch_model.bin with `torch.load(weights_only=True)` (no pickled
+code runs). Every weight of our model must come from exactly one HF tensor and every HF tensor must be used:
+anything missing or left over is a clear error, never a silently random weight.
+
+The pipeline built mirrors HF's hard-coded task classes with our components (see docs/parity.md):
+  Fourier: image.pixels + fourier(64 bands, max_resolution 224) + perceiver + classification decoder
+  Learned: image.conv1x1(256) + learned(256, projected to 256) + perceiver + classification decoder
+  ConvProcessing: image.conv(64) + fourier(64 bands, max_resolution 56) + perceiver + classification decoder
+  MaskedLM: text.bytes (embedding + learned positions) + perceiver + text.mlm_decoder (tied embeddings)
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Callable
+
+from ..errors import UserError
+
+# ImageNet statistics, HF's PerceiverImageProcessor defaults (used for files given to `perceiver predict`).
+IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
+SUPPORTED = ("PerceiverForImageClassificationLearned", "PerceiverForImageClassificationFourier",
+             "PerceiverForImageClassificationConvProcessing", "PerceiverForMaskedLM")
+
+
+# -- reading HF files ------------------------------------------------------------------------------------------
+def read_hf_config(folder: Path) -> dict[str, Any]:
+    path = folder / "config.json"
+    if not path.is_file():
+        raise UserError(f"{folder} is not a Hugging Face checkpoint folder: it has no config.json")
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise UserError(f"{path}: not readable JSON ({exc})") from None
+    if config.get("model_type") != "perceiver":
+        raise UserError(f"{path}: model_type is {config.get('model_type')!r}, not 'perceiver'")
+    return config
+
+
+def read_hf_weights(folder: Path) -> dict[str, Any]:
+    """HF tensors by name: safetensors (single file or index of shards), else pytorch_model.bin (weights only)."""
+    import torch
+    from safetensors.torch import load_file
+
+    single, index, binary = folder / "model.safetensors", folder / "model.safetensors.index.json", \
+        folder / "pytorch_model.bin"
+    try:
+        if single.is_file():
+            return load_file(str(single))
+        if index.is_file():
+            shards = sorted(set(json.loads(index.read_text(encoding="utf-8"))["weight_map"].values()))
+            state: dict[str, Any] = {}
+            for shard in shards:
+                state.update(load_file(str(folder / shard)))
+            return state
+        if binary.is_file():
+            state = torch.load(str(binary), map_location="cpu", weights_only=True)
+            if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+                raise UserError(f"{binary}: not a plain state dict of tensors")
+            return state
+    except UserError:
+        raise
+    except Exception as exc:  # corrupt files: safetensors, JSON or unpickling errors of many types
+        raise UserError(f"{folder}: cannot read the weights ({type(exc).__name__}: {exc})") from None
+    raise UserError(f"{folder} has no weights: expected model.safetensors, model.safetensors.index.json "
+                    "or pytorch_model.bin")
+
+
+def _image_stats(folder: Path) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    path = folder / "preprocessor_config.json"
+    if path.is_file():
+        try:
+            pre = json.loads(path.read_text(encoding="utf-8"))
+            if pre.get("do_normalize", True) and pre.get("image_mean") and pre.get("image_std"):
+                return tuple(pre["image_mean"]), tuple(pre["image_std"])
+        except (OSError, json.JSONDecodeError):
+            pass
+    return IMAGENET_MEAN, IMAGENET_STD
+
+
+# -- the pipeline of each class --------------------------------------------------------------------------------
+def _encoder(c: dict[str, Any]) -> dict[str, Any]:
+    if c.get("hidden_act", "gelu") != "gelu":
+        raise UserError(f"hidden_act {c.get('hidden_act')!r} is not supported (only 'gelu')")
+    return {"use": "perceiver", "num_latents": c.get("num_latents", 256), "latent_channels": c.get("d_latents", 1280),
+            "num_blocks": c.get("num_blocks", 1), "self_attends_per_block": c.get("num_self_attends_per_block", 26),
+            "num_cross_attends": 1, "share_blocks": True, "first_block_unshared": False,
+            "cross_attend_heads": c.get("num_cross_attention_heads", 8),
+            "self_attend_heads": c.get("num_self_attention_heads", 8),
+            "cross_attend_qk_channels": c.get("qk_channels"), "cross_attend_v_channels": c.get("v_channels"),
+            "cross_attention_shape_for_attn": c.get("cross_attention_shape_for_attention", "kv"),
+            "self_attend_qk_channels": c.get("qk_channels"), "self_attend_v_channels": c.get("v_channels"),
+            "cross_attend_widening": c.get("cross_attention_widening_factor", 1),
+            "self_attend_widening": c.get("self_attention_widening_factor", 1),
+            "use_query_residual": c.get("use_query_residual", True), "activation": "gelu"}
+
+
+def _num_labels(c: dict[str, Any]) -> int:
+    return len(c["id2label"]) if c.get("id2label") else int(c.get("num_labels", 2))
+
+
+def _classifier(c: dict[str, Any], preprocessor: dict, position: dict, image_size: tuple[int, int]) -> dict:
+    latents = c.get("d_latents", 1280)
+    # HF's classification decoder: one trainable query of d_latents channels; its qk channels follow
+    # cross_attention_shape_for_attention, which is d_latents either way (queries and latents have d_latents).
+    return {"task": {"use": "classification", "num_classes": _num_labels(c)},
+            "data": {"use": "none", "image_shape": [*image_size, 3], "num_classes": _num_labels(c)},
+            "preprocessor": preprocessor, "position": position, "encoder": _encoder(c),
+            "decoder": {"use": "classification", "num_queries": 1, "query_channels": latents, "num_heads": 1,
+                        "qk_channels": latents, "widening": 1, "use_query_residual": True}}
+
+
+def pipeline_table(architecture: str, c: dict[str, Any], folder: Path, image_size: int | None = None) -> dict:
+    """Our pipeline table for an HF class and its config.json."""
+    size = image_size or c.get("image_size", 224)
+    size = tuple(size) if isinstance(size, (list, tuple)) else (int(size), int(size))
+    mean, std = _image_stats(folder)
+    norm = {"mean": list(mean), "std": list(std)}
+    if architecture == "PerceiverForImageClassificationFourier":
+        return _classifier(c, {"use": "image.pixels", **norm},
+                           {"use": "fourier", "num_bands": 64, "max_resolution": [224, 224],
+                            "concat_pos": True, "sine_only": False}, size)
+    if architecture == "PerceiverForImageClassificationLearned":
+        return _classifier(c, {"use": "image.conv1x1", "out_channels": 256, "spatial_downsample": 1, **norm},
+                           {"use": "learned", "num_channels": 256, "project_to": 256}, size)
+    if architecture == "PerceiverForImageClassificationConvProcessing":
+        return _classifier(c, {"use": "image.conv", "out_channels": 64, "use_batchnorm": True, **norm},
+                           {"use": "fourier", "num_bands": 64, "max_resolution": [56, 56],
+                            "concat_pos": True, "sine_only": False}, size)
+    if architecture == "PerceiverForMaskedLM":
+        d_model, length = c.get("d_model", 768), c.get("max_position_embeddings", 2048)
+        if c.get("vocab_size", 262) != 262:
+            raise UserError(f"vocab_size {c.get('vocab_size')} is not the byte vocabulary (262)")
+        return {"task": {"use": "text.mlm"}, "data": {"use": "none"},
+                "preprocessor": {"use": "text.bytes", "max_length": length, "channels": d_model,
+                                 "mask_probability": 0.0},
+                "position": {"use": "none"}, "encoder": _encoder(c),
+                "decoder": {"use": "text.mlm_decoder", "num_heads": 8, "qk_channels": 256, "v_channels": d_model,
+                            "widening": 1, "use_query_residual": False}}
+    raise UserError(f"cannot import {architecture!r}; supported: {', '.join(SUPPORTED)}")
+
+
+# -- weight names ----------------------------------------------------------------------------------------------
+_CROSS = [("q_norm.", "attention.self.layernorm1."), ("kv_norm.", "attention.self.layernorm2."),
+          ("attention.q_proj.", "attention.self.query."), ("attention.k_proj.", "attention.self.key."),
+          ("attention.v_proj.", "attention.self.value."), ("attention.o_proj.", "attention.output.dense."),
+          ("mlp_norm.", "layernorm."), ("mlp.fc1.", "mlp.dense1."), ("mlp.fc2.", "mlp.dense2.")]
+_SELF = [("norm.", "attention.self.layernorm1."), *_CROSS[2:]]
+
+
+def _layer(rules: list[tuple[str, str]]) -> Callable[[str], str | None]:
+    def rename(rest: str) -> str | None:
+        for ours, theirs in rules:
+            if rest.startswith(ours):
+                return theirs + rest[len(ours):]
+        return None
+    return rename
+
+
+_PREFIXES: list[tuple[str, str, Callable[[str], str | None] | None]] = [
+    (r"encoder\.latents(?=@)", "perceiver.embeddings.latents", None),
+    (r"encoder\.cross_attends\.0\.", "perceiver.encoder.cross_attention.", _layer(_CROSS)),
+    (r"encoder\.blocks\.0\.layers\.(\d+)\.", r"perceiver.encoder.self_attends.\1.", _layer(_SELF)),
+    # classification decoder (HF: PerceiverClassificationDecoder wrapping a basic decoder)
+    (r"decoder\.query(?=@)", "perceiver.decoder.decoder.output_position_encodings.position_embeddings", None),
+    (r"decoder\.cross_attend\.(?=.*@cls)", "perceiver.decoder.decoder.decoding_cross_attention.", _layer(_CROSS)),
+    (r"decoder\.head\.", "perceiver.decoder.decoder.final_layer.", _layer([("", "")])),
+    # masked LM decoder (HF: basic decoder + embedding decoder)
+    (r"decoder\.queries\.query(?=@)", "perceiver.decoder.output_position_encodings.position_embeddings", None),
+    (r"decoder\.cross_attend\.(?=.*@mlm)", "perceiver.decoder.decoding_cross_attention.", _layer(_CROSS)),
+    (r"decoder\.bias(?=@)", "embedding_decoder.bias", None),
+    # preprocessors and positions
+    (r"preprocessor\.convnet\.(?=.*@conv1x1)", "perceiver.input_preprocessor.convnet_1x1.", _layer([("", "")])),
+    (r"preprocessor\.convnet\.", "perceiver.input_preprocessor.convnet.", _layer([("", "")])),
+    (r"preprocessor\.embeddings\.", "perceiver.input_preprocessor.embeddings.", _layer([("", "")])),
+    (r"preprocessor\.position_embeddings\.", "perceiver.input_preprocessor.position_embeddings.", _layer([("", "")])),
+    (r"position\.embedding(?=@)", "perceiver.input_preprocessor.position_embeddings.position_embeddings", None),
+    (r"position\.projection\.", "perceiver.input_preprocessor.positions_projection.", _layer([("", "")])),
+]
+
+
+def hf_name(ours: str, family: str) -> str | None:
+    """The HF tensor name of one of our state-dict keys (family: 'cls', 'mlm', plus '@conv1x1'), or None."""
+    tagged = f"{ours}@{family}"
+    for pattern, target, rename in _PREFIXES:
+        m = re.match(pattern, tagged)
+        if m is None:
+            continue
+        head = m.expand(target)
+        if rename is None:
+            return head
+        rest = rename(ours[m.end():])
+        return None if rest is None else head + rest
+    return None
+
+
+def load_hf_weights(model, state: dict[str, Any], family: str, where: str) -> None:
+    """Copy HF tensors into our model; unknown, missing or misshapen tensors are one clear error."""
+    import torch
+
+    ours = model.state_dict()
+    used: set[str] = set()
+    missing, unmapped, shapes = [], [], []
+    new_state = {}
+    for key, tensor in ours.items():
+        name = hf_name(key, family)
+        if name is None:
+            unmapped.append(key)
+            continue
+        if name not in state:
+            missing.append(name)
+            continue
+        used.add(name)
+        value = state[name]
+        if tuple(value.shape) != tuple(tensor.shape):
+            shapes.append(f"{name} {list(value.shape)} (ours {key} {list(tensor.shape)})")
+            continue
+        new_state[key] = value.to(tensor.dtype) if tensor.is_floating_point() else value.to(torch.long)
+    unknown = sorted(set(state) - used)
+    problems = []
+    if unmapped:
+        problems.append(f"no HF name for our weights {unmapped[:5]}")
+    if missing:
+        problems.append(f"missing HF weights {missing[:5]}{' ...' if len(missing) > 5 else ''}")
+    if unknown:
+        problems.append(f"unknown HF weights {unknown[:5]}{' ...' if len(unknown) > 5 else ''}")
+    if shapes:
+        problems.append(f"wrong shapes: {shapes[:3]}")
+    if problems:
+        raise UserError(f"{where}: the checkpoint does not match its config.json: " + "; ".join(problems))
+    model.load_state_dict(new_state, strict=True)
+
+
+# -- the command -----------------------------------------------------------------------------------------------
+def import_hf(folder: str | Path, *, image_size: int | None = None, plugin_manager=None):
+    """A Pipeline (eval mode) holding the weights of the HF checkpoint in `folder`."""
+    from ..model.pipeline import build_from_spec
+    from ..registry.file import resolve_table
+
+    folder = Path(folder)
+    config = read_hf_config(folder)
+    architectures = config.get("architectures") or []
+    if len(architectures) != 1:
+        raise UserError(f"{folder}/config.json must name one architecture, got {architectures}; "
+                        f"supported: {', '.join(SUPPORTED)}")
+    architecture = architectures[0]
+    table = pipeline_table(architecture, config, folder, image_size)
+    table["description"] = f"{architecture} imported from {folder.resolve().name} (Hugging Face)"
+    name = f"hf-{architecture.removeprefix('PerceiverFor').lower()}"
+    spec = resolve_table(name, table, f"{folder}/config.json", plugin_manager)
+    model = build_from_spec(spec, plugin_manager=plugin_manager)
+    family = "mlm" if architecture == "PerceiverForMaskedLM" else "cls"
+    if table["preprocessor"]["use"] == "image.conv1x1":
+        family += "@conv1x1"
+    load_hf_weights(model, read_hf_weights(folder), family, str(folder))
+    return model.eval()
+
+
+def cmd_import_hf(args) -> int:
+    from ..plugins.manager import get_plugin_manager
+    from ..runtime.checkpoint import save_checkpoint
+
+    pm = get_plugin_manager()
+    model = import_hf(args.folder, image_size=args.image_size, plugin_manager=pm)
+    save_checkpoint(args.out, model, plugins=pm.distributions())
+    count = sum(p.numel() for p in model.parameters())
+    print(f"imported {model.spec.description}: {count:,} parameters -> {args.out} (pipeline {model.spec.name!r})")
+    return 0

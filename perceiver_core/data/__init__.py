@@ -1,0 +1,6 @@
+"""Data: loading examples into batches.
+
+    loader.py   torchdata.nodes loaders (prepare in workers, batch, pin, prefetch), collate, resumable state
+    arrays.py   helpers for datasets held in memory as numpy arrays (public as `perceiver_core.datasets`)
+    nodata.py   the `none` dataset: facts without examples, for presets and imported checkpoints
+"""

@@ -1,0 +1,1 @@
+"""Decoders: Encoded + queries -> outputs [B, O, K]."""

@@ -1,0 +1,1 @@
+"""Encoders: ByteArray [B, M, C] -> Encoded (latents [B, N, D] and what decoders may need)."""

@@ -1,0 +1,94 @@
+"""`Pipeline`: preprocessor -> position -> encoder -> decoder -> task, built from a validated `PipelineSpec`.
+
+It is what training, evaluation, prediction, benchmarks and checkpoints see: one `nn.Module` whose forward
+takes a collated batch and returns the decoder's outputs [B, O, K].
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import torch
+from torch import nn
+
+from ..byte_array import ByteArray
+from ..interfaces import BuildContext, Dataset, Decoder, Encoder, PositionEncoding, Preprocessor, Task
+from ..registry.spec import PipelineSpec
+from .input_stream import InputStream
+
+
+class Pipeline(nn.Module):
+    def __init__(self, spec: PipelineSpec, context: BuildContext, preprocessor: Preprocessor,
+                 position: PositionEncoding, encoder: Encoder, decoder: Decoder, task: Task):
+        super().__init__()
+        self.spec, self.context = spec, context
+        self.preprocessor, self.position, self.encoder = preprocessor, position, encoder
+        self.decoder, self.task = decoder, task
+
+    def embed(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
+        """batch -> ByteArray [B, M, C + P] (position features concatenated)."""
+        return InputStream(self.preprocessor(batch), self.position).materialise()
+
+    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        stream = InputStream(self.preprocessor(batch), self.position)  # data [B, M, C] + positions on demand
+        if not self.decoder.reads_inputs and self.encoder.streams(stream.num_elements):
+            # The encoder reads data and position features separately: [B, c, C + P] chunks for very large inputs
+            # in inference (the whole input is never held at once), else concatenated inside its cross-attend.
+            encoded = self.encoder.forward_stream(stream)  # latents [B, N, D]
+            return self.decoder(encoded, stream.base)  # [B, O, K]
+        byte_array = stream.materialise()  # [B, M, C + P]
+        encoded = self.encoder(byte_array)  # latents [B, N, D]
+        return self.decoder(encoded, byte_array)  # [B, O, K]
+
+    def loss(self, batch: Mapping[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        outputs = self(batch)
+        return self.task.loss(outputs, batch), outputs
+
+    @torch.no_grad()
+    def predict(self, batch: Mapping[str, torch.Tensor]) -> list[Any]:
+        return self.task.postprocess(self(batch), batch)
+
+    def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
+        """Raw example -> tensors (the data-worker half of the preprocessor)."""
+        return self.preprocessor.prepare(example)
+
+
+def _build(spec: PipelineSpec, section: str, context: BuildContext, registry):
+    choice = spec[section]
+    kind = {"data": "dataset"}.get(section, section)
+    factory = registry.get(kind, choice.use).factory_fn()
+    try:
+        return factory(choice.config, context)
+    except (ValueError, TypeError) as exc:
+        from ..errors import UserError
+
+        raise UserError(f"pipeline {spec.name!r}: cannot build {section} {choice.use!r}: {exc}") from exc
+
+
+def build_dataset(spec: PipelineSpec, plugin_manager=None) -> Dataset:
+    from ..plugins.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    return _build(spec, "data", BuildContext(), pm.registry)
+
+
+def build_from_spec(spec: PipelineSpec, context: BuildContext | None = None, *, plugin_manager=None,
+                    dataset: Dataset | None = None) -> Pipeline:
+    """Build the model of a spec. The context comes from the dataset, or from a checkpoint's metadata."""
+    from ..plugins.manager import get_plugin_manager
+
+    pm = plugin_manager or get_plugin_manager()
+    if context is None:
+        dataset = dataset or build_dataset(spec, pm)
+        context = BuildContext(dataset=dict(dataset.info()))
+    task = _build(spec, "task", context, pm.registry)  # sets num_outputs
+    preprocessor = _build(spec, "preprocessor", context, pm.registry)  # sets index_shape, channels
+    context.index_shape = tuple(preprocessor.index_shape)
+    position = _build(spec, "position", context, pm.registry)
+    context.position_channels = position.num_channels(len(context.index_shape))
+    data_channels = preprocessor.output_channels
+    context.input_channels = data_channels + context.position_channels
+    encoder = _build(spec, "encoder", context, pm.registry)  # sets latent dims
+    decoder = _build(spec, "decoder", context, pm.registry)
+    decoder.tie_to(preprocessor)  # e.g. output logits tied to the input embedding
+    return Pipeline(spec, context, preprocessor, position, encoder, decoder, task)

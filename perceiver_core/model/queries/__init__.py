@@ -1,0 +1,1 @@
+"""Query builders: ByteArray + Encoded -> decoder queries [B, O, E]."""

@@ -1,0 +1,1 @@
+"""Tasks: outputs + batch -> loss, metrics and predictions."""

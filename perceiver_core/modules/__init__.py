@@ -1,1 +1,0 @@
-"""Neural-network building blocks shared by encoders and decoders."""

@@ -1,0 +1,36 @@
+"""Registers the built-in components. Names only: nothing heavy is imported here."""
+
+from ..hookspecs import hookimpl
+
+_C = "perceiver_core.config"
+
+
+@hookimpl
+def perceiver_register_components(registry) -> None:
+    add = registry.add
+    add("position", "fourier", factory="perceiver_core.model.positions.fourier:FourierPositionEncoding",
+        config=f"{_C}.positions:FourierPositionConfig",
+        description="Fourier features of grid or explicit positions (DeepMind's formula), concatenated")
+    add("position", "learned", factory="perceiver_core.model.positions.learned:LearnedPositionEncoding",
+        config=f"{_C}.positions:LearnedPositionConfig",
+        description="a trainable vector per input element, concatenated")
+    add("position", "none", factory="perceiver_core.model.positions.none:NoPositionEncoding",
+        config=f"{_C}.positions:NoPositionConfig", description="no position features")
+    add("encoder", "perceiver", factory="perceiver_core.model.encoders.perceiver:PerceiverEncoder",
+        config=f"{_C}.encoders:PerceiverEncoderConfig",
+        description="learned latents, repeated cross-attends and latent self-attention blocks (Perceiver, IO)")
+    add("decoder", "classification", factory="perceiver_core.model.decoders.classification:ClassificationDecoder",
+        config=f"{_C}.decoders:ClassificationDecoderConfig",
+        description="learned query cross-attends to the latents, then a linear layer (Perceiver IO)")
+    add("decoder", "basic", factory="perceiver_core.model.decoders.basic:BasicDecoder",
+        config=f"{_C}.decoders:BasicDecoderConfig",
+        description="learned or Fourier output queries cross-attend to the latents (Perceiver IO, HF's basic decoder)")
+    add("dataset", "none", factory="perceiver_core.data.nodata:NoDataset",
+        config="perceiver_core.config.data:NoDataConfig",
+        description="no examples, only facts (image shape, classes): for presets and imported checkpoints")
+    add("decoder", "pooled", factory="perceiver_core.model.decoders.pooled:PooledDecoder",
+        config=f"{_C}.decoders:PooledDecoderConfig",
+        description="mean of the latents, LayerNorm, linear layer (original Perceiver)")
+    add("task", "classification", factory="perceiver_core.model.tasks.classification:ClassificationTask",
+        config=f"{_C}.tasks:ClassificationTaskConfig",
+        description="cross-entropy with label smoothing; accuracy")

@@ -1,0 +1,197 @@
+"""Discovering, checking and isolating plugins.
+
+Each distribution that exposes an entry point in `perceiver.plugins` is loaded on its own: its declared core API
+version (entry point group `perceiver.core_api`) is checked before its code is imported; an import error, a hook
+with a wrong signature, an unknown (misspelled) hook or a name already registered is reported with the
+distribution, its version and the cause, and the other plugins keep working. `PERCEIVER_STRICT_PLUGINS=1` turns
+every such report into an exception; `PERCEIVER_DISABLE_PLUGIN_AUTOLOAD=1` loads only the built-in components.
+
+Nothing here imports torch: listing plugins must stay light.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+import pluggy
+
+from .. import hookspecs
+from ..errors import PluginError
+from ..version import CORE_API_VERSION, __version__
+from .components import ComponentRegistry, suggest
+
+ENTRY_POINT_GROUP = "perceiver.plugins"
+API_GROUP = "perceiver.core_api"
+STRICT_ENV = "PERCEIVER_STRICT_PLUGINS"
+NO_AUTOLOAD_ENV = "PERCEIVER_DISABLE_PLUGIN_AUTOLOAD"
+BUILTIN_PLUGINS = ("perceiver_core.plugins.builtin",)
+HOOK_NAMES = ("perceiver_register_components", "perceiver_register_backends")
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass
+class PluginReport:
+    """What happened to one plugin: `status` is "ok", "error" (loaded in part or not at all) or "refused"."""
+
+    name: str
+    distribution: str
+    version: str
+    status: str = "ok"
+    errors: list[str] = field(default_factory=list)
+    components: list[str] = field(default_factory=list)
+    backends: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "distribution": self.distribution, "version": self.version,
+                "status": self.status, "errors": self.errors, "components": self.components,
+                "backends": self.backends}
+
+
+class PluginManager:
+    """Loads the built-in plugin and every installed plugin into one `ComponentRegistry`."""
+
+    def __init__(self, *, autoload: bool | None = None, strict: bool | None = None):
+        self.strict = _env_flag(STRICT_ENV) if strict is None else strict
+        self.autoload = (not _env_flag(NO_AUTOLOAD_ENV)) if autoload is None else autoload
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT)
+        self.pm.add_hookspecs(hookspecs)
+        self.registry = ComponentRegistry()
+        self.reports: list[PluginReport] = []
+        for module_name in BUILTIN_PLUGINS:
+            import importlib
+
+            self.register(importlib.import_module(module_name), name="builtin",
+                          distribution="perceiver-core", version=__version__)
+        if self.autoload:
+            self.load_entry_points()
+
+    # -- loading -----------------------------------------------------------------------------------------
+    def load_entry_points(self) -> None:
+        api_decls: dict[tuple[str, str], str] = {}
+        for ep in metadata.entry_points(group=API_GROUP):
+            api_decls[(_dist_name(ep), ep.name)] = ep.value.strip().removeprefix("v")
+        seen: set[tuple[str, str]] = set()
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (_dist_name(e), e.name)):
+            dist, version = _dist_name(ep), _dist_version(ep)
+            if (dist, ep.name) in seen:  # the same distribution visible twice on sys.path
+                continue
+            seen.add((dist, ep.name))
+            report = PluginReport(ep.name, dist, version)
+            declared = api_decls.get((dist, ep.name))
+            if declared is None:
+                self._fail(report, "refused",
+                           f"declares no core API version; add to its pyproject.toml: "
+                           f'[project.entry-points."{API_GROUP}"] {ep.name} = "v{CORE_API_VERSION}"')
+                continue
+            if declared != CORE_API_VERSION:
+                self._fail(report, "refused",
+                           f"was written for core API {declared}, but perceiver-core {__version__} offers API "
+                           f"{CORE_API_VERSION}; install a release of {dist} built for API {CORE_API_VERSION}")
+                continue
+            try:
+                module = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - a broken plugin must not take the others down
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    raise
+                self._fail(report, "error", f"failed to import {ep.value!r}: {_short(exc)}", exc)
+                continue
+            self.register(module, name=ep.name, distribution=dist, version=version, report=report)
+
+    def register(self, plugin: Any, *, name: str, distribution: str = "?", version: str = "?",
+                 report: PluginReport | None = None) -> PluginReport:
+        """Register a plugin object (a module or any object with hook functions) and run its hooks."""
+        report = report or PluginReport(name, distribution, version)
+        unknown = [attr for attr in dir(plugin)
+                   if attr.startswith("perceiver_") and attr not in HOOK_NAMES
+                   and callable(getattr(plugin, attr, None))
+                   and hasattr(getattr(plugin, attr), hookspecs.PROJECT + "_impl")]
+        if unknown:
+            self._fail(report, "error", "; ".join(
+                f"defines unknown hook {u!r}{suggest(u, HOOK_NAMES)}; known hooks: {', '.join(HOOK_NAMES)}"
+                for u in unknown))
+            return report
+        try:
+            self.pm.register(plugin, name=f"{distribution}:{name}")
+        except (pluggy.PluginValidationError, ValueError) as exc:
+            self._fail(report, "error", f"has an invalid hook: {_short(exc)}", exc)
+            return report
+        self._run_hooks(plugin, report)
+        self.reports.append(report)
+        return report
+
+    def _run_hooks(self, plugin: Any, report: PluginReport) -> None:
+        reg = self.registry
+        reg.current_distribution, reg.current_version = report.distribution, report.version
+        before_c, before_b = set(reg.components), set(reg.backends)
+        for hook in HOOK_NAMES:
+            fn = getattr(plugin, hook, None)
+            if fn is None:
+                continue
+            n_errors = len(reg.errors)
+            try:
+                fn(registry=reg)
+            except Exception as exc:  # noqa: BLE001
+                report.errors.append(f"{hook} raised {_short(exc)}")
+                report.status = "error"
+                if self.strict:
+                    raise PluginError(self._describe(report, report.errors[-1])) from exc
+            new_errors = reg.errors[n_errors:]
+            if new_errors:
+                report.errors.extend(new_errors)
+                report.status = "error"
+                if self.strict:
+                    raise PluginError(self._describe(report, new_errors[0]))
+        report.components = sorted(f"{k}:{n}" for (k, n) in set(reg.components) - before_c)
+        report.backends = sorted(set(reg.backends) - before_b)
+
+    def _fail(self, report: PluginReport, status: str, message: str, exc: BaseException | None = None) -> None:
+        report.status = status
+        report.errors.append(message)
+        if exc is not None and _env_flag("PERCEIVER_DEBUG"):
+            report.errors.append("".join(traceback.format_exception(exc)))
+        self.reports.append(report)
+        if self.strict:
+            raise PluginError(self._describe(report, message)) from exc
+
+    @staticmethod
+    def _describe(report: PluginReport, message: str) -> str:
+        return f"plugin {report.name!r} from {report.distribution} {report.version} {message}"
+
+    # -- queries -----------------------------------------------------------------------------------------
+    def problems(self) -> list[str]:
+        return [self._describe(r, e) for r in self.reports for e in r.errors]
+
+    def distributions(self) -> dict[str, str]:
+        """Installed plugin distributions and their versions (the core included)."""
+        return {r.distribution: r.version for r in self.reports}
+
+
+def _dist_name(ep: metadata.EntryPoint) -> str:
+    return ep.dist.name if ep.dist is not None else "?"
+
+
+def _dist_version(ep: metadata.EntryPoint) -> str:
+    return ep.dist.version if ep.dist is not None else "?"
+
+
+def _short(exc: BaseException) -> str:
+    """The exception as one line (reports and CLI errors are one line each)."""
+    return " ".join(f"{type(exc).__name__}: {exc}".split())
+
+
+_DEFAULT: PluginManager | None = None
+
+
+def get_plugin_manager(*, refresh: bool = False) -> PluginManager:
+    """The process-wide plugin manager (created on first use)."""
+    global _DEFAULT
+    if _DEFAULT is None or refresh:
+        _DEFAULT = PluginManager()
+    return _DEFAULT

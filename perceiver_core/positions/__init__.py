@@ -1,1 +1,0 @@
-"""Built-in position encodings: fourier, learned, none."""

@@ -1,5 +1,0 @@
-"""`python -m perceiver_core.presets`: print the path of the presets registry file (for --registry)."""
-
-from . import PRESETS_FILE
-
-print(PRESETS_FILE)

@@ -1,0 +1,354 @@
+"""Registry files: named pipelines as data, validated before anything runs.
+
+    [requires]
+    perceiver-image = ">=0.1"
+
+    [pipelines.digits]
+    task = { use = "classification", num_classes = 10 }
+    ...
+
+    [pipelines.digits-permuted]
+    extends = "digits"
+    preprocessor = { use = "image.pixels", permute_seed = 0 }
+
+Every error is one `RegistryError` whose message starts with `file:line: key.path:` and says what was expected,
+with a "did you mean" for unknown names and the pip command for a component of a plugin that is not installed.
+A registry file can only name registered components: it holds no import paths and runs no code.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable
+
+from pydantic import BaseModel, ValidationError
+
+from ..config.train import TrainConfig
+from ..errors import MissingComponentError, RegistryError
+from ..plugins.components import install_hint, suggest
+from .locate import locate
+from .presets import PRESETS_FILE
+from .spec import OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, ComponentChoice, PipelineSpec
+
+DEFAULT_REGISTRY = "registry.toml"
+REGISTRY_ENV = "PERCEIVER_REGISTRY"
+
+
+@dataclass
+class _Source:
+    path: str
+    text: str
+
+
+@dataclass
+class _Entry:
+    name: str
+    table: dict[str, Any]
+    source: _Source
+
+
+@dataclass
+class Registry:
+    """Pipelines from one or more registry files (later files add pipelines or override same-named ones)."""
+
+    pipelines: dict[str, _Entry] = field(default_factory=dict)
+    requires: dict[str, tuple[str, _Source]] = field(default_factory=dict)
+    files: list[str] = field(default_factory=list)
+    # The papers' configurations shipped with the core (perceiver_core/registry/presets/presets.toml): a pipeline may
+    # `extends` one, or name one directly; they are not listed or validated as the files' own pipelines.
+    presets: dict[str, _Entry] = field(default_factory=dict)
+
+    # -- public --------------------------------------------------------------------------------------------
+    def names(self) -> list[str]:
+        return sorted(self.pipelines)
+
+    def describe(self, *, presets: bool = False) -> list[dict[str, str]]:
+        names = self.names() + (sorted(set(self.presets) - set(self.pipelines)) if presets else [])
+        return [{"name": n, "description": str(self._merged(n)[0].get("description", "")),
+                 "file": self._entry(n).source.path, "preset": n not in self.pipelines} for n in names]
+
+    def _entry(self, name: str) -> _Entry:
+        return self.pipelines[name] if name in self.pipelines else self.presets[name]
+
+    def resolve(self, name: str, overrides: Iterable[str] = (), plugin_manager=None) -> PipelineSpec:
+        """Merge `extends`, apply `--set key.path=value` overrides, validate every section."""
+        from ..plugins.manager import get_plugin_manager
+
+        pm = plugin_manager or get_plugin_manager()
+        if name not in self.pipelines and name not in self.presets:
+            files = ", ".join(self.files) or "no registry file"
+            raise RegistryError(f"no pipeline named {name!r}{suggest(name, [*self.pipelines, *self.presets])} in "
+                                f"{files}; pipelines: {', '.join(self.names()) or 'none'}; presets: "
+                                f"{', '.join(sorted(self.presets)) or 'none'}")
+        table, chain = self._merged(name)
+        table = copy.deepcopy(table)
+        for override in overrides:
+            _apply_override(table, override)
+        self._check_requires()
+        return _validate(name, table, chain, self, pm)
+
+    def validate_all(self, plugin_manager=None) -> list[str]:
+        """Errors of every pipeline, one message each (an empty list means the files are valid)."""
+        errors = []
+        try:
+            self._check_requires()
+        except RegistryError as exc:
+            errors.append(str(exc))
+        for name in self.names():
+            try:
+                self.resolve(name, plugin_manager=plugin_manager)
+            except RegistryError as exc:
+                if str(exc) not in errors:
+                    errors.append(str(exc))
+        return errors
+
+    # -- internals -----------------------------------------------------------------------------------------
+    def _merged(self, name: str) -> tuple[dict[str, Any], list[_Entry]]:
+        chain: list[_Entry] = []
+        entry = self._entry(name)
+        while True:
+            if any(e.name == entry.name for e in chain):
+                cycle = " -> ".join([e.name for e in chain] + [entry.name])
+                raise _error(entry, ["extends"], f"extends forms a cycle: {cycle}")
+            chain.append(entry)
+            parent = entry.table.get("extends")
+            if parent is None:
+                break
+            if not isinstance(parent, str):
+                raise _error(entry, ["extends"], f"must be the name of another pipeline (a string), got {parent!r}")
+            if parent not in self.pipelines and parent not in self.presets:
+                raise _error(entry, ["extends"], f"extends unknown pipeline {parent!r}"
+                             f"{suggest(parent, [*self.pipelines, *self.presets])}; pipelines: "
+                             f"{', '.join(self.names())}; presets: {', '.join(sorted(self.presets))}")
+            entry = self._entry(parent)
+        merged: dict[str, Any] = {}
+        for e in reversed(chain):
+            merged = _merge(merged, e.table)
+        merged.pop("extends", None)
+        return merged, chain
+
+    def _check_requires(self) -> None:
+        for dist, (spec, source) in self.requires.items():
+            where = dict(file=source.path, line=locate(source.text, ["requires", dist]), key=f"requires.{dist}")
+            try:
+                installed = metadata.version(dist)
+            except metadata.PackageNotFoundError:
+                raise RegistryError(f"the plugin {dist} is required but not installed: {install_hint(dist)}",
+                                    **where) from None
+            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+            try:
+                ok = SpecifierSet(spec).contains(installed, prereleases=True)
+            except InvalidSpecifier:
+                raise RegistryError(f"{spec!r} is not a version specifier (e.g. \">=0.1\")", **where) from None
+            if not ok:
+                raise RegistryError(f"{dist} {installed} is installed but {spec!r} is required: "
+                                    f"pip install '{dist}{spec}'", **where)
+
+
+def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=None) -> PipelineSpec:
+    """Validate one pipeline given as a table rather than a file (a checkpoint's spec, an imported config);
+    errors name `origin` in place of a file."""
+    registry = Registry()
+    registry.pipelines[name] = _Entry(name, table, _Source(origin, json.dumps(table)))
+    return registry.resolve(name, plugin_manager=plugin_manager)
+
+
+def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_default: bool = True) -> Registry:
+    """Read registry files: `./registry.toml` (or $PERCEIVER_REGISTRY) first, then `paths` in order."""
+    files: list[Path] = []
+    if include_default:
+        default = Path(os.environ.get(REGISTRY_ENV, DEFAULT_REGISTRY))
+        if default.is_file():
+            files.append(default)
+    for p in paths or ():
+        p = Path(p)
+        if not p.is_file():
+            raise RegistryError(f"registry file {str(p)!r} does not exist")
+        if p not in files:
+            files.append(p)
+    registry = Registry()
+    _read_file(registry, PRESETS_FILE, into=registry.presets)
+    for path in files:
+        _read_file(registry, path)
+    return registry
+
+
+def preset_names() -> list[str]:
+    """The names of the presets shipped with the core (presets.toml)."""
+    return load_registry([PRESETS_FILE], include_default=False).names()
+
+
+def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = None) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"cannot read the registry file: {exc}", file=str(path)) from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        line = _decode_error_line(str(exc))
+        raise RegistryError(f"not valid TOML: {exc}", file=str(path), line=line) from None
+    source = _Source(str(path), text)
+    if into is None:
+        registry.files.append(str(path))
+    for key in data:
+        if key not in ("requires", "pipelines"):
+            raise RegistryError(f"unknown top-level table{suggest(key, ['requires', 'pipelines'])}; "
+                                "a registry file has [requires] and [pipelines.NAME] tables",
+                                file=str(path), line=locate(text, [key]), key=key)
+    requires = data.get("requires", {})
+    if not isinstance(requires, dict):
+        raise RegistryError("must be a table of distribution = \"version specifier\"", file=str(path),
+                            line=locate(text, ["requires"]), key="requires")
+    for dist, spec in requires.items():
+        if not isinstance(spec, str):
+            raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {spec!r}",
+                                file=str(path), line=locate(text, ["requires", dist]), key=f"requires.{dist}")
+        registry.requires[dist] = (spec, source)
+    pipelines = data.get("pipelines", {})
+    for name, table in pipelines.items():
+        if not isinstance(table, dict):
+            raise RegistryError("a pipeline must be a table ([pipelines.NAME])", file=str(path),
+                                line=locate(text, ["pipelines", name]), key=f"pipelines.{name}")
+        (registry.pipelines if into is None else into)[name] = _Entry(name, table, source)
+
+
+def _decode_error_line(message: str) -> int | None:
+    import re
+
+    m = re.search(r"line (\d+)", message)
+    return int(m.group(1)) if m else None
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """Child keys override; a component table with the same `use` is merged key by key, another `use` replaces."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict) and old.get("use") == value.get("use", old.get("use")):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _apply_override(table: dict[str, Any], override: str) -> None:
+    """`key.path=value`; the value is read as TOML (numbers, booleans, arrays, quoted strings) or a bare string."""
+    if "=" not in override:
+        raise RegistryError(f"--set {override!r}: expected key.path=value, e.g. train.epochs=5")
+    key, raw = (s.strip() for s in override.split("=", 1))
+    path = [p for p in key.split(".") if p]
+    if not path:
+        raise RegistryError(f"--set {override!r}: empty key path")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    node = table
+    for part in path[:-1]:
+        nxt = node.setdefault(part, {})
+        if not isinstance(nxt, dict):
+            raise RegistryError(f"--set {override!r}: {part!r} is not a table")
+        node = nxt
+    node[path[-1]] = value
+
+
+def _error(entry: _Entry, subpath: list[str], message: str) -> RegistryError:
+    full = ["pipelines", entry.name, *subpath]
+    return RegistryError(message, file=entry.source.path, line=locate(entry.source.text, full), key=".".join(full))
+
+
+def _where(chain: list[_Entry], subpath: list[str]) -> _Entry:
+    """The pipeline in the extends chain (child first) whose own table defines the longest prefix of subpath."""
+    best, best_len = chain[0], -1
+    for entry in chain:
+        node, n = entry.table, 0
+        for part in subpath:
+            if isinstance(node, dict) and part in node:
+                node, n = node[part], n + 1
+            else:
+                break
+        if n > best_len:
+            best, best_len = entry, n
+    return best
+
+
+def _validate(name: str, table: dict[str, Any], chain: list[_Entry], registry: Registry, pm) -> PipelineSpec:
+    def fail(subpath: list[str], message: str) -> RegistryError:
+        return _error(_where(chain, subpath), subpath, message)
+
+    for key in table:
+        if key not in PIPELINE_KEYS:
+            raise fail([key], f"unknown key{suggest(key, PIPELINE_KEYS)}; a pipeline has {', '.join(PIPELINE_KEYS)}")
+    description = table.get("description", "")
+    if not isinstance(description, str):
+        raise fail(["description"], "must be a string")
+    components: dict[str, ComponentChoice] = {}
+    for section, kind in SECTIONS.items():
+        raw = table.get(section, OPTIONAL_SECTIONS.get(section))
+        if raw is None:
+            raise fail([section], f"missing: every pipeline needs {section} = {{ use = \"<{kind} name>\", ... }}; "
+                                  f"registered {kind}s: {', '.join(pm.registry.names(kind)) or 'none'}")
+        if isinstance(raw, str):  # shorthand: encoder = "perceiver"
+            raw = {"use": raw}
+        if not isinstance(raw, dict) or not isinstance(raw.get("use"), str):
+            raise fail([section], f"expected a table with a `use` key naming a {kind}, e.g. "
+                                  f"{section} = {{ use = \"{(pm.registry.names(kind) or ['name'])[0]}\" }}")
+        use = raw["use"]
+        try:
+            spec = pm.registry.get(kind, use)
+        except MissingComponentError as exc:
+            raise fail([section, "use"], str(exc)) from None
+        options = {k: v for k, v in raw.items() if k != "use"}
+        model = spec.config_model()
+        try:
+            config = model.model_validate(options)
+        except ValidationError as exc:
+            loc, message = _explain(exc, model)
+            raise fail([section, *loc], message) from None
+        components[section] = ComponentChoice(use, config)
+    try:
+        train = TrainConfig.model_validate(table.get("train", {}))
+    except ValidationError as exc:
+        loc, message = _explain(exc, TrainConfig)
+        raise fail(["train", *loc], message) from None
+    backend = table.get("backend", "auto")
+    if not isinstance(backend, str):
+        raise fail(["backend"], "must be a backend name such as \"auto\" or \"cpu\"")
+    requires = {dist: spec for dist, (spec, _) in registry.requires.items()}
+    return PipelineSpec(name, description, components, train, backend, requires, source=chain[0].source.path)
+
+
+def _explain(exc: ValidationError, model: type[BaseModel]) -> tuple[list[str], str]:
+    """The first pydantic error as (key path, plain message with what was expected)."""
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    more = len(exc.errors()) - 1
+    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+    fields = model.model_fields
+    field_name = loc[0] if loc else None
+    if err["type"] == "extra_forbidden":
+        return loc, (f"unknown key{suggest(field_name, fields)}; {model.__name__} accepts: "
+                     f"{', '.join(fields) or 'no keys'}{suffix}")
+    info = fields.get(field_name) if field_name else None
+    expected = ""
+    if info is not None:
+        expected = f" (expected {_type_name(info.annotation)}"
+        expected += f": {info.description})" if info.description else ")"
+    if err["type"] == "missing":
+        return loc, f"missing required key{expected}{suffix}"
+    given = err.get("input")
+    shown = f"; got {given!r}" if not isinstance(given, dict) else ""
+    return loc, f"{err['msg']}{shown}{expected}{suffix}"
+
+
+def _type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    return text.replace("typing.", "").replace("NoneType", "None")

@@ -1,0 +1,144 @@
+"""Checkpoints: safetensors only, never pickle, written atomically.
+
+`model.safetensors` holds the weights and, as metadata, everything needed to rebuild the model without the
+registry file: format, core API version, the resolved pipeline spec, the build context, plugin versions, step
+and metrics. `trainer_state.safetensors` beside it holds the optimizer moments, the RNG state and the data
+loader's position, for `train --resume`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from ..errors import CheckpointError
+from ..version import CORE_API_VERSION, __version__
+
+FORMAT = "perceiver-checkpoint"
+TRAINER_FORMAT = "perceiver-trainer-state"
+
+
+def atomic_save(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, str]) -> None:
+    """Write to a temporary file in the same folder, then rename: a crash never leaves a torn file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=dict(metadata))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _dedupe(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """safetensors refuses tensors that share memory (tied weights): keep one, record the others as aliases."""
+    unique: dict[str, torch.Tensor] = {}
+    aliases: dict[str, str] = {}
+    seen: dict[tuple, str] = {}
+    for name, t in state.items():
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), tuple(t.stride()), t.dtype) \
+            if t.device.type != "meta" else (id(t),)
+        if key in seen:
+            aliases[name] = seen[key]
+        else:
+            seen[key] = name
+            unique[name] = t
+    return unique, aliases
+
+
+def save_checkpoint(path: str | os.PathLike, model, *, step: int = 0, metrics: Mapping[str, Any] | None = None,
+                    plugins: Mapping[str, str] | None = None) -> None:
+    """Save a `Pipeline`'s weights with the metadata that rebuilds it."""
+    tensors, aliases = _dedupe(model.state_dict())
+    metadata = {
+        "format": FORMAT,
+        "core_api": CORE_API_VERSION,
+        "core_version": __version__,
+        "pipeline": json.dumps(model.spec.to_json()),
+        "context": json.dumps(model.context.to_json()),
+        "plugins": json.dumps(dict(plugins or {})),
+        "step": str(step),
+        "metrics": json.dumps(dict(metrics or {})),
+        "aliases": json.dumps(aliases),
+    }
+    atomic_save(tensors, path, metadata)
+
+
+def read_safetensors(path: str | os.PathLike, expected_format: str) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Tensors and metadata of one of our files, or a CheckpointError that says what is wrong with it."""
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path} is not a readable safetensors file (truncated or corrupted?): {exc}") from None
+    found = metadata.get("format")
+    if found != expected_format:
+        raise CheckpointError(f"{path} is a safetensors file but not a {expected_format} "
+                              f"(format: {found or 'none'}); was it written by `perceiver train`?")
+    return tensors, metadata
+
+
+def checkpoint_metadata(path: str | os.PathLike) -> dict[str, Any]:
+    _, meta = read_safetensors(path, FORMAT)
+    return _decode(meta)
+
+
+def _decode(meta: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = dict(meta)
+    for key in ("pipeline", "context", "plugins", "metrics", "aliases"):
+        if key in meta:
+            out[key] = json.loads(meta[key])
+    out["step"] = int(meta.get("step", 0))
+    return out
+
+
+def load_weights(model, tensors: Mapping[str, torch.Tensor], context: str) -> None:
+    """Load a state dict exactly, or raise one CheckpointError line naming what differs (keys and shapes)."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in tensors]
+    unexpected = [k for k in tensors if k not in own]
+    reshaped = [f"{k}: {list(tensors[k].shape)} in the file, {list(own[k].shape)} here" for k in own
+                if k in tensors and tensors[k].shape != own[k].shape]
+    if missing or unexpected or reshaped:
+        parts = [f"{len(x)} {what} (e.g. {x[0]})" for x, what in
+                 ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape")) if x]
+        raise CheckpointError(f"{context}: tensors " + "; ".join(parts))
+    model.load_state_dict(tensors)
+
+
+def from_checkpoint(path: str | os.PathLike, *, device: str | torch.device = "cpu", plugin_manager=None):
+    """A ready model (eval mode) from a checkpoint file; needs the plugins that built it, not the registry."""
+    from ..interfaces import BuildContext
+    from ..model.pipeline import build_from_spec
+    from ..registry.file import resolve_table
+
+    tensors, raw_meta = read_safetensors(path, FORMAT)
+    meta = _decode(raw_meta)
+    if meta.get("core_api") != CORE_API_VERSION:
+        raise CheckpointError(f"{path} was written for core API {meta.get('core_api')}; this perceiver-core "
+                              f"({__version__}) reads API {CORE_API_VERSION}")
+    spec_json = dict(meta["pipeline"])
+    name = spec_json.pop("name")
+    spec_json.pop("requires", None)
+    spec = resolve_table(name, spec_json, f"{path}[pipeline]", plugin_manager)
+    model = build_from_spec(spec, BuildContext.from_json(meta["context"]), plugin_manager=plugin_manager)
+    for alias, target in meta.get("aliases", {}).items():
+        tensors[alias] = tensors[target]
+    load_weights(model, tensors, f"{path} does not fit the model its metadata describes")
+    model.checkpoint_metadata = meta
+    return model.to(device).eval()
