@@ -45,3 +45,19 @@ class ByteArrayError(UserError, ValueError):
 
 class BackendError(UserError):
     """A requested hardware backend is not installed or not usable on this machine."""
+
+
+class DataError(UserError):
+    """A dataset's files cannot be used: an empty folder, a class with no files, an unreadable file (the message
+    names the path and the reason), a manifest without the named column.
+
+    A data worker's exception reaches the main thread re-raised by torchdata with the worker's traceback as its
+    message; this class keeps only the original line, so the CLI still prints one line.
+    """
+
+    def __init__(self, message: str = ""):
+        message = str(message)
+        if message.startswith("Caught ") and "Original Traceback" in message:
+            last = message.rstrip().splitlines()[-1]
+            message = last.split(": ", 1)[1] if ": " in last else last
+        super().__init__(message)

@@ -205,6 +205,11 @@ class Dataset(abc.ABC):
     def examples(self, split: str) -> Sequence[Mapping[str, Any]]:
         ...
 
+    def augment(self, example: Mapping[str, Any], generator: torch.Generator) -> Mapping[str, Any]:
+        """Randomly transform a raw training example before the preprocessor's `augment` (identity by default):
+        the dataset's own augmentations (crops, flips, MixUp). Draw only from `generator`."""
+        return example
+
 
 class Backend(abc.ABC):
     """A hardware target. `available()` must be cheap and never raise: it returns (ok, reason)."""

@@ -5,13 +5,13 @@ built-in components' configs re-exported here.
 """
 
 from .base import ComponentConfig
-from .data import DataConfig, NoDataConfig
+from .data import DataConfig, FileDataConfig, NoDataConfig
 from .decoders import BasicDecoderConfig, ClassificationDecoderConfig, PooledDecoderConfig
 from .encoders import PerceiverEncoderConfig
 from .positions import FourierPositionConfig, LearnedPositionConfig, NoPositionConfig
 from .tasks import ClassificationTaskConfig
 from .train import TrainConfig
 
-__all__ = ["ComponentConfig", "DataConfig", "NoDataConfig", "TrainConfig", "BasicDecoderConfig",
+__all__ = ["ComponentConfig", "DataConfig", "FileDataConfig", "NoDataConfig", "TrainConfig", "BasicDecoderConfig",
            "ClassificationDecoderConfig", "PooledDecoderConfig", "PerceiverEncoderConfig", "FourierPositionConfig",
            "LearnedPositionConfig", "NoPositionConfig", "ClassificationTaskConfig"]

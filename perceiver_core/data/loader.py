@@ -97,6 +97,18 @@ class _Prepare:
         return out
 
 
+class ChainAugment:
+    """Picklable composition of `augment(example, generator)` functions, applied in order with one generator."""
+
+    def __init__(self, *functions: Callable):
+        self.functions = functions
+
+    def __call__(self, example: Mapping[str, Any], generator: torch.Generator) -> Mapping[str, Any]:
+        for fn in self.functions:
+            example = fn(example, generator)
+        return example
+
+
 def make_loader(examples: Sequence[Mapping[str, Any]], prepare: Callable, *, batch_size: int,
                 shuffle: bool = False, seed: int = 0, num_workers: int = 0, drop_last: bool = False,
                 target_keys: Sequence[str] = (), pin_memory: bool = False, prefetch: int = 2,

@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
-from ..data.loader import make_loader, to_device
+from ..data.loader import ChainAugment, make_loader, to_device
 from ..errors import UserError
 from ..interfaces import Backend, BuildContext
 from ..model.pipeline import Pipeline, build_dataset, build_from_spec
@@ -99,7 +99,8 @@ class Trainer:
         self.loader = make_loader(self.train_examples, self.model.prepare, batch_size=self.batch_size,
                                   shuffle=data.shuffle, seed=cfg.seed, num_workers=data.num_workers,
                                   drop_last=data.drop_last, target_keys=self.model.task.target_keys,
-                                  pin_memory=self.backend.pin_memory(), augment=self.model.preprocessor.augment,
+                                  pin_memory=self.backend.pin_memory(),
+                                  augment=ChainAugment(self.dataset.augment, self.model.preprocessor.augment),
                                   rank=self.dist.rank, world_size=self.dist.world_size)
         if self.backend.should_compile(cfg.compile):
             from ..model.layers.compile import compile_model

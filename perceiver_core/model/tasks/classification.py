@@ -1,4 +1,8 @@
-"""Classification: cross-entropy with optional label smoothing; accuracy (and top-k) as metrics."""
+"""Classification: cross-entropy with optional label smoothing; accuracy (and top-k) as metrics.
+
+A batch may carry soft targets `label_probs` [B, K] (MixUp and CutMix mix two examples' one-hot labels): the loss
+then uses them; the metrics always use the hard `label` [B] (the first example's class).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +16,7 @@ from ...interfaces import BuildContext, Task
 
 
 class ClassificationTask(Task):
-    target_keys = ("label",)
+    target_keys = ("label", "label_probs")
 
     def __init__(self, config: ClassificationTaskConfig, context: BuildContext):
         super().__init__()
@@ -22,13 +26,16 @@ class ClassificationTask(Task):
         if known is not None and known != config.num_classes:
             raise ValueError(f"task.num_classes is {config.num_classes} but the dataset has {known} classes")
         context.num_outputs = config.num_classes
+        names = context.dataset.get("label_names")
+        self.label_names = list(names) if names and len(names) == config.num_classes else None
 
     @staticmethod
     def _logits(outputs: torch.Tensor) -> torch.Tensor:
         return outputs[:, 0].float()  # [B, 1, K] -> [B, K]
 
     def loss(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return F.cross_entropy(self._logits(outputs), batch["label"], label_smoothing=self.config.label_smoothing)
+        target = batch["label_probs"] if "label_probs" in batch else batch["label"]  # [B, K] soft or [B] hard
+        return F.cross_entropy(self._logits(outputs), target, label_smoothing=self.config.label_smoothing)
 
     def metrics(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, int]]:
         logits, labels = self._logits(outputs), batch["label"]
@@ -46,3 +53,12 @@ class ClassificationTask(Task):
         probs = self._logits(outputs).softmax(-1)
         conf, labels = probs.max(-1)
         return [{"label": int(label), "confidence": round(float(p), 4)} for label, p in zip(labels, conf)]
+
+    def top_k(self, outputs: torch.Tensor, k: int) -> list[list[dict[str, Any]]]:
+        """The k most probable classes of each example: [{"index", "name", "probability"}, ...] (names from the
+        dataset's label_names, which the checkpoint keeps; the index as text when there are none)."""
+        probs = self._logits(outputs).softmax(-1)  # [B, K]
+        values, indices = probs.topk(min(k, probs.shape[-1]), dim=-1)
+        names = self.label_names
+        return [[{"index": int(i), "name": names[int(i)] if names else str(int(i)), "probability": round(float(p), 4)}
+                 for p, i in zip(row_p, row_i)] for row_p, row_i in zip(values, indices)]

@@ -10,6 +10,8 @@ import torch
 
 from perceiver_core.errors import UserError
 
+from .decode import EXTENSIONS, ImageDecodeError, decode_image
+
 
 def normaliser(mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Broadcastable [C] mean and std, from one value or one per channel."""
@@ -24,6 +26,38 @@ def normaliser(mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     if bool((std_t <= 0).any()):
         raise ValueError("std must be positive")
     return expand(mean, "mean"), std_t
+
+
+def image_normaliser(config, context, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The config's mean/std, or with `dataset_stats` the dataset's per-channel statistics (from info(), which
+    the checkpoint keeps, so prediction normalises as training did)."""
+    if getattr(config, "dataset_stats", False):
+        mean, std = context.dataset.get("channel_mean"), context.dataset.get("channel_std")
+        if mean is None or std is None:
+            raise ValueError("dataset_stats = true needs a dataset that reports channel_mean and channel_std "
+                             "(e.g. image.folder)")
+        return normaliser(mean, std, channels)
+    return normaliser(config.mean, config.std, channels)
+
+
+def fit_image(image: torch.Tensor, shape: tuple[int, int, int], crop_fraction: float, who: str) -> torch.Tensor:
+    """An image of another size (evaluation images of a folder, files given to `predict`) -> `shape`: grey <-> RGB
+    converted, the shorter side resized and the centre cropped (the evaluation transform). [H, W, C] -> shape."""
+    if tuple(image.shape) == tuple(shape):
+        return image
+    channels = shape[2]
+    if image.shape[2] != channels:
+        if image.shape[2] == 1 and channels == 3:
+            image = image.expand(-1, -1, 3)
+        elif image.shape[2] in (3, 4) and channels == 1:
+            image = (0.299 * image[..., 0] + 0.587 * image[..., 1] + 0.114 * image[..., 2])[..., None]
+        elif image.shape[2] == 4 and channels == 3:
+            image = image[..., :3]
+        else:
+            raise ValueError(f"{who} was built for {channels}-channel images, got {image.shape[2]} channels")
+    from .transforms import resize_center_crop
+
+    return resize_center_crop(image, shape[:2], crop_fraction)
 
 
 def random_shift(image: torch.Tensor, max_shift: int, generator: torch.Generator) -> torch.Tensor:
@@ -61,7 +95,8 @@ def as_image(array: Any) -> torch.Tensor:
 
 
 def read_image(path: str) -> dict[str, Any]:
-    """Read .npy (no pickles), .pgm (P2/P5) or .png (needs Pillow) into {"image": [H, W, C] in [0, 1]}."""
+    """Read .npy (no pickles), .pgm (P2/P5) or an image file Pillow reads (JPEG, PNG, WebP, TIFF, BMP) into
+    {"image": [H, W, C] in [0, 1]}."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"input file {path!r} does not exist")
@@ -73,14 +108,14 @@ def read_image(path: str) -> dict[str, Any]:
             raise UserError(f"{path}: not a plain numeric .npy array ({exc})") from None
     elif suffix == ".pgm":
         array = _read_pgm(p)
-    elif suffix in (".png", ".jpg", ".jpeg"):
+    elif suffix in EXTENSIONS:
         try:
-            from PIL import Image
-        except ImportError:
-            raise UserError(f"{path}: reading {suffix} files needs Pillow: pip install 'perceiver-image[png]'") from None
-        array = np.asarray(Image.open(p))
+            array = decode_image(str(p), None)
+        except ImageDecodeError as exc:
+            raise UserError(f"{path}: {exc}") from None
     else:
-        raise UserError(f"{path}: unsupported image file {suffix!r}; use .npy, .pgm or .png")
+        raise UserError(f"{path}: unsupported image file {suffix!r}; use .npy, .pgm or "
+                        f"{', '.join(EXTENSIONS)}")
     return {"image": as_image(array)}
 
 

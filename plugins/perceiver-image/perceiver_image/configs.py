@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from perceiver_core.config import ComponentConfig, DataConfig
+from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig
 
 
 class _ImageConfig(ComponentConfig):
@@ -13,6 +13,9 @@ class _ImageConfig(ComponentConfig):
     std: tuple[float, ...] = Field((0.5,), description="per-channel standard deviation pixels are divided by")
     augment_shift: int = Field(0, ge=0, description="training only: shift each image by up to this many pixels "
                                                     "in each direction (zero fill), seeded per epoch and example")
+    dataset_stats: bool = Field(False, description="normalise with the dataset's per-channel mean and std "
+                                                   "(image.folder computes them once and caches them) instead of "
+                                                   "mean/std")
 
 
 class PixelsConfig(_ImageConfig):
@@ -47,3 +50,35 @@ class Conv1x1Config(_ImageConfig):
 
     out_channels: int = Field(256, ge=1, description="channels of the convolution")
     spatial_downsample: int = Field(1, ge=1, description="stride of the convolution")
+
+
+class ImageFolderConfig(FileDataConfig):
+    """Your own images: a folder of class subfolders (optionally under train/ val/ test/), a manifest of paths and
+    labels, or a Parquet table with an image-bytes column. Training examples get the standard augmentations
+    (random resized crop + flip, optionally RandAugment, MixUp, CutMix), all seeded by (seed, epoch, index);
+    evaluation and `predict` resize the shorter side and take the centre crop."""
+
+    image_size: int = Field(224, ge=4, description="side of the square images the model takes")
+    mode: Literal["RGB", "L"] = Field("RGB", description="RGB (3 channels) or L (greyscale, 1 channel)")
+    image_column: str = Field("image", description="table layout: column of encoded image bytes (or of "
+                                                   "{'bytes': ...} structs, as Hugging Face datasets write them)")
+    crop_fraction: float = Field(0.875, gt=0, le=1, description="evaluation: the centre crop covers this fraction "
+                                                                "of the resized shorter side")
+    train_crop: Literal["random_resized", "center"] = Field(
+        "random_resized", description="training crop: random_resized (Inception-style) or center (as evaluation)")
+    crop_scale: tuple[float, float] = Field((0.08, 1.0), description="random_resized: range of the crop's area "
+                                                                     "fraction")
+    crop_ratio: tuple[float, float] = Field((0.75, 4 / 3), description="random_resized: range of its aspect ratio")
+    hflip: float = Field(0.5, ge=0, le=1, description="probability of a left-right flip in training")
+    rand_augment_ops: int = Field(0, ge=0, le=14, description="RandAugment: ops per image (0: off; the Perceiver "
+                                                              "IO ImageNet recipe uses 2)")
+    rand_augment_magnitude: int = Field(9, ge=0, le=30, description="RandAugment magnitude (of 30)")
+    mixup_alpha: float = Field(0.0, ge=0, description="MixUp Beta(alpha, alpha) (0: off; the recipe uses 0.2)")
+    cutmix_alpha: float = Field(0.0, ge=0, description="CutMix Beta(alpha, alpha) (0: off; the recipe uses 1.0)")
+    mix_probability: float = Field(1.0, ge=0, le=1, description="probability that an example is mixed at all")
+    cutmix_probability: float = Field(0.5, ge=0, le=1, description="with both on: probability of CutMix over MixUp")
+    max_pixels: int = Field(89_478_485, ge=1, description="refuse images with more pixels (decompression bombs)")
+    transparent: Literal["white", "refuse"] = Field("white", description="images with alpha: composite onto white, "
+                                                                         "or refuse them")
+    sixteen_bit: Literal["scale", "refuse"] = Field("scale", description="16-bit greyscale images: scale to [0, 1], "
+                                                                         "or refuse them")

@@ -12,7 +12,7 @@ from torch import nn
 
 from perceiver_core import BuildContext, ByteArray, Preprocessor
 
-from .common import ImageAugment, as_image, normaliser, read_image
+from .common import ImageAugment, as_image, fit_image, image_normaliser, read_image
 from .configs import Conv1x1Config, ConvConfig
 
 
@@ -26,15 +26,15 @@ class _ConvImage(ImageAugment, Preprocessor):
         h, w, c = shape
         self.who = who
         self.image_shape = (h, w, c)
-        self.mean, self.std = normaliser(config.mean, config.std, c)
+        self.crop_fraction = float(context.dataset.get("crop_fraction", 0.875))
+        self.mean, self.std = image_normaliser(config, context, c)
         self.augment_shift = config.augment_shift
         self.output_channels = config.out_channels
         return h, w, c
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         image = as_image(example["image"])  # [H, W, C]
-        if tuple(image.shape) != self.image_shape:
-            raise ValueError(f"{self.who} was built for images of shape {self.image_shape}, got {tuple(image.shape)}")
+        image = fit_image(image, self.image_shape, self.crop_fraction, self.who)  # [H, W, C], resized + cropped
         return {"image": ((image - self.mean) / self.std).permute(2, 0, 1).contiguous()}  # [C, H, W]
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:

@@ -12,7 +12,7 @@ from torch import nn
 
 from perceiver_core import BuildContext, ByteArray, Preprocessor
 
-from .common import ImageAugment, as_image, normaliser, read_image
+from .common import ImageAugment, as_image, fit_image, image_normaliser, read_image
 from .configs import PatchesConfig
 
 
@@ -36,19 +36,18 @@ class PatchPreprocessor(ImageAugment, Preprocessor):
             raise ValueError(f"patch_size {p} does not divide the image size {h}x{w}")
         self.patch = p
         self.image_shape = (h, w, c)
+        self.crop_fraction = float(context.dataset.get("crop_fraction", 0.875))
         self.index_shape = (h // p, w // p)
         patch_channels = p * p * c
         self.project = nn.Linear(patch_channels, config.project_to) if config.project_to else nn.Identity()
         self.output_channels = config.project_to or patch_channels
-        mean, std = normaliser(config.mean, config.std, c)
+        mean, std = image_normaliser(config, context, c)
         self.augment_shift = config.augment_shift
         self.mean, self.std = mean, std  # plain CPU tensors: prepare() runs in data workers, not on the device
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         image = as_image(example["image"])  # [H, W, C]
-        if tuple(image.shape) != self.image_shape:
-            raise ValueError(f"image.patches was built for images of shape {self.image_shape}, got "
-                             f"{tuple(image.shape)}")
+        image = fit_image(image, self.image_shape, self.crop_fraction, "image.patches")  # [H, W, C], resized + cropped
         patches = space_to_depth((image - self.mean) / self.std, self.patch)  # [H/p, W/p, p*p*C]
         return {"patches": patches.reshape(-1, patches.shape[-1])}  # [M, p*p*C]
 

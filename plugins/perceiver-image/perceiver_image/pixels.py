@@ -14,7 +14,7 @@ import torch
 
 from perceiver_core import BuildContext, ByteArray, Preprocessor, linear_positions
 
-from .common import ImageAugment, as_image, normaliser, read_image
+from .common import ImageAugment, as_image, fit_image, image_normaliser, read_image
 from .configs import PixelsConfig
 
 
@@ -26,9 +26,10 @@ class PixelPreprocessor(ImageAugment, Preprocessor):
             raise ValueError("image.pixels needs a dataset that reports image_shape (H, W, C)")
         h, w, c = shape
         self.image_shape = (h, w, c)
+        self.crop_fraction = float(context.dataset.get("crop_fraction", 0.875))
         self.index_shape = (h, w)
         self.output_channels = c
-        mean, std = normaliser(config.mean, config.std, c)
+        mean, std = image_normaliser(config, context, c)
         self.augment_shift = config.augment_shift
         self.mean, self.std = mean, std  # plain CPU tensors: prepare() runs in data workers, not on the device
         self.permutation: torch.Tensor | None = None
@@ -42,9 +43,7 @@ class PixelPreprocessor(ImageAugment, Preprocessor):
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         image = as_image(example["image"])  # [H, W, C]
-        if tuple(image.shape) != self.image_shape:
-            raise ValueError(f"image.pixels was built for images of shape {self.image_shape}, got "
-                             f"{tuple(image.shape)}")
+        image = fit_image(image, self.image_shape, self.crop_fraction, "image.pixels")  # [H, W, C], resized + cropped
         pixels = ((image - self.mean) / self.std).reshape(-1, image.shape[-1])  # [M, C]
         if self.permutation is not None:
             pixels = pixels[self.permutation]

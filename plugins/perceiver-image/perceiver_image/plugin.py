@@ -20,3 +20,7 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "image.digits", factory="perceiver_image.digits:DigitsDataset",
                  config="perceiver_image.configs:DigitsConfig",
                  description="scikit-learn's bundled 8x8 handwritten digits, fixed train/test split (offline)")
+    registry.add("dataset", "image.folder", factory="perceiver_image.folder:ImageFolderDataset",
+                 config="perceiver_image.configs:ImageFolderConfig",
+                 description="your own images: class subfolders (train/ val/ test/ or a seeded split), a manifest "
+                             "or a Parquet table; crops, flips, RandAugment, MixUp, CutMix")
