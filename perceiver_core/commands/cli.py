@@ -156,8 +156,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    import torch
-
     from ..data.loader import collate
 
     model = _checked_model(args)
@@ -167,13 +165,10 @@ def cmd_predict(args) -> int:
             examples.append(model.prepare(_read_input(model, args, item)))
         except (ValueError, TypeError, KeyError, OSError) as exc:  # a file that is not the model's kind of input
             raise UserError(f"{item}: cannot be used as input of this model: {exc}") from None
-    batch = collate(examples)
-    with torch.no_grad():
-        predictions = model.predict(batch)
-    rows = [{"input": item, **(p if isinstance(p, dict) else {"prediction": p})}
-            for item, p in zip(args.inputs, predictions)]
-    _emit(args, rows, "\n".join(f"{r['input']}: " + ", ".join(f"{k}={v}" for k, v in r.items() if k != "input")
-                                for r in rows))
+    from .predict_files import format_rows, prediction_rows
+
+    rows = prediction_rows(model, collate(examples), args.inputs, args.top_k)
+    _emit(args, rows, format_rows(rows))
     return 0
 
 
@@ -211,6 +206,12 @@ def cmd_plugins_check(args) -> int:
 
 def cmd_plugin_new(args) -> int:
     from ..plugins.scaffold import cmd_plugin_new as run
+
+    return run(args)
+
+
+def cmd_data(args) -> int:
+    from .data import cmd_data as run
 
     return run(args)
 
@@ -287,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(p)
     p.add_argument("--checkpoint", required=True, metavar="FILE")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--top-k", type=int, default=1, metavar="K", help="print the K most probable classes")
+    p = add("data", cmd_data, "show what a pipeline's dataset found: counts per split and class, examples, "
+                              "statistics, unreadable files")
+    run_args(p)
+    p.add_argument("--examples", type=int, default=3, metavar="N", help="show N training examples")
     p = add("import-hf", cmd_import_hf, "convert a Hugging Face Perceiver checkpoint folder into our checkpoint")
     p.add_argument("folder", metavar="DIR", help="folder with config.json and model.safetensors (or pytorch_model.bin)")
     p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")

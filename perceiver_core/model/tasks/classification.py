@@ -21,13 +21,15 @@ class ClassificationTask(Task):
     def __init__(self, config: ClassificationTaskConfig, context: BuildContext):
         super().__init__()
         self.config = config
-        self.num_outputs = config.num_classes
         known = context.dataset.get("num_classes")
-        if known is not None and known != config.num_classes:
-            raise ValueError(f"task.num_classes is {config.num_classes} but the dataset has {known} classes")
-        context.num_outputs = config.num_classes
+        if config.num_classes is None and known is None:
+            raise ValueError("task.num_classes is not set and the dataset does not report its number of classes")
+        num_classes = config.num_classes if config.num_classes is not None else int(known)
+        if known is not None and known != num_classes:
+            raise ValueError(f"task.num_classes is {num_classes} but the dataset has {known} classes")
+        self.num_outputs = context.num_outputs = num_classes
         names = context.dataset.get("label_names")
-        self.label_names = list(names) if names and len(names) == config.num_classes else None
+        self.label_names = list(names) if names and len(names) == num_classes else None
 
     @staticmethod
     def _logits(outputs: torch.Tensor) -> torch.Tensor:
