@@ -44,7 +44,8 @@ class FileDataConfig(DataConfig):
     manifest: str | None = Field(None, description="CSV (.csv) or JSON lines (.jsonl) file naming one file per row")
     table: str | None = Field(None, description="Parquet (.parquet), CSV or JSON lines table, one example per row")
     path_column: str = Field("path", description="manifest column holding each file's path")
-    label_column: str | None = Field("label", description="column of class names (or integers); None: no labels")
+    label_column: str | None = Field("label", description="column of class names (or integers); \"\": no labels "
+                                                          "(then a folder may hold its files without class folders)")
     split_column: str | None = Field(None, description="column naming each row's split (train, val, test)")
     val_fraction: float = Field(0.0, ge=0, lt=1, description="fraction of each class held out as 'val' when the "
                                                              "data has no split subfolders or column")

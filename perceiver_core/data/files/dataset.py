@@ -130,7 +130,7 @@ class FileDataset(Dataset):
         train = set(index.splits["train"].tolist())
         rows = sorted(set(np.concatenate(list(index.splits.values())).tolist())) if self.config.verify \
             else sorted(train)
-        print(f"{self.component}: reading {len(rows):,} files once to verify them and compute statistics "
+        print(f"{self.component}: reading {len(rows):,} examples once to verify them and compute statistics "
               "(cached for the next runs)", file=sys.stderr)
         bad: list[list[Any]] = []
         workers = max(1, min(8, os.cpu_count() or 1, self.config.num_workers or os.cpu_count() or 1))

@@ -119,6 +119,12 @@ def index_folder(config: FileDataConfig, extensions: Sequence[str]) -> FileIndex
         splits = {s: np.array(ids, dtype=np.int64) for s, (ids, _) in per_split.items()}
         labels = {s: np.array([lookup[n] for n in names], dtype=np.int64) for s, (_, names) in per_split.items()}
         return FileIndex(PathTable(root, paths), root, splits, labels, label_names, paths)
+    if not config.label_column and not subfolders:  # unlabelled files (e.g. text for masked modelling)
+        paths = _walk_files(root, extensions)
+        if not paths:
+            raise DataError(f"{root}: no files of type {', '.join(extensions) or 'any'}")
+        splits, labels = _fraction_splits(config, None, len(paths))
+        return FileIndex(PathTable(root, paths), root, splits, labels, None, paths)
     classes = _class_folders(root, extensions, "data.root")
     label_names = list(classes)
     all_labels = []

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from perceiver_core.config import ComponentConfig, DataConfig
+from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig
 
 
 class FeaturesConfig(ComponentConfig):
@@ -37,3 +37,17 @@ class BreastCancerConfig(_TableConfig):
 
 class IrisConfig(_TableConfig):
     """scikit-learn's iris data: 150 flowers, 4 measurements, 3 species."""
+
+
+class TableFileConfig(FileDataConfig):
+    """Your own table: a CSV or Parquet file (data.table) with a named target column (label_column). Numeric
+    columns are standardised with the training split's mean and std; categorical columns (named, or detected:
+    any value that is not a number) become one indicator feature per category; missing values (empty, NA, NaN,
+    null, ?) are masked out of attention. The statistics and categories come from one cached pass over the file."""
+
+    feature_columns: tuple[str, ...] | None = Field(None, description="columns to use (default: all but the label "
+                                                                      "and split columns)")
+    categorical_columns: tuple[str, ...] = Field((), description="columns to treat as categories even when their "
+                                                                "values are numbers (e.g. codes)")
+    max_categories: int = Field(32, ge=1, description="per categorical column: the most frequent categories kept; "
+                                                      "the rest share one 'other' indicator")

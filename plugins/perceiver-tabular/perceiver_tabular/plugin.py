@@ -22,3 +22,7 @@ def perceiver_register_components(registry) -> None:
     for name, (factory, config, description) in _DATASETS.items():
         registry.add("dataset", f"tabular.{name}", factory=f"perceiver_tabular.dataset:{factory}",
                      config=f"perceiver_tabular.configs:{config}", description=description)
+    registry.add("dataset", "tabular.file", factory="perceiver_tabular.files:TableFileDataset",
+                 config="perceiver_tabular.configs:TableFileConfig",
+                 description="your own CSV or Parquet table: a named target column, numeric and categorical "
+                             "columns, missing values masked; read lazily")

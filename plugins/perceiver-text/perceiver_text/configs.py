@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from perceiver_core.config import ComponentConfig, DataConfig
+from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig
 
 DEFAULT_MODULES = (
     "argparse", "ast", "asyncio.events", "base64", "bisect", "calendar", "collections", "configparser",
@@ -86,3 +86,13 @@ class DocstringsConfig(DataConfig):
         if self.min_chars > self.max_chars:
             raise ValueError(f"min_chars ({self.min_chars}) exceeds max_chars ({self.max_chars})")
         return self
+
+
+class TextFilesConfig(FileDataConfig):
+    """Your own text: .txt/.md files in class folders (or loose, with label_column = ""), a manifest, or a JSON
+    lines / CSV / Parquet table with a text column and an optional label column."""
+
+    text_column: str = Field("text", description="table layout: the column holding each example's text")
+    max_bytes: int = Field(1 << 20, ge=1, description="read at most this many bytes of each file or text")
+    encoding_errors: Literal["strict", "replace"] = Field(
+        "strict", description="text that is not UTF-8: strict (an unreadable file) or replace the bad bytes")

@@ -19,3 +19,7 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "text.docstrings", factory="perceiver_text.corpus:DocstringCorpus",
                  config=f"{_CFG}:DocstringsConfig",
                  description="English prose from the Python standard library's docstrings (offline)")
+    registry.add("dataset", "text.files", factory="perceiver_text.files:TextFilesDataset",
+                 config=f"{_CFG}:TextFilesConfig",
+                 description="your own text: .txt files (class folders or loose), a manifest, or a JSON lines / "
+                             "CSV / Parquet table with text and optional label columns")

@@ -69,8 +69,16 @@ class BytePreprocessor(Preprocessor):
         p = Path(path)
         if not p.is_file():
             raise UserError(f"input file {path!r} does not exist")
+        with open(p, "rb") as f:
+            data = f.read(4 * self.max_length)  # bounded: at most max_length bytes reach the model
         try:
-            return {"text": p.read_text(encoding="utf-8").rstrip("\n")}
+            try:
+                text = data.decode("utf-8")
+            except UnicodeDecodeError as cut:
+                if len(data) < 4 * self.max_length or cut.start < len(data) - 3:
+                    raise
+                text = data[:cut.start].decode("utf-8")  # a character cut by the bound
+            return {"text": text.rstrip("\n")}
         except UnicodeDecodeError as exc:
             raise UserError(f"{path}: not UTF-8 text ({exc})") from None
 
