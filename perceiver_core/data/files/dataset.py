@@ -164,7 +164,8 @@ class FileDataset(Dataset):
                 raise _Unreadable(exc.strerror or str(exc)) from None
             limit = self.config.max_file_mb * 2**20
             if size > limit:
-                raise _Unreadable(f"{size / 2**20:.1f} MiB, more than data.max_file_mb = {self.config.max_file_mb:g}")
+                raise _Unreadable(f"{size:,} bytes, more than data.max_file_mb = {self.config.max_file_mb:g} "
+                                  f"({int(limit):,} bytes)")
             if size == 0:
                 raise _Unreadable("empty file")
         return self.decode(row)
