@@ -39,6 +39,28 @@ def _number(value: Any) -> float | None:
         return None
 
 
+def encode_row(values: Mapping[str, Any], columns: list[str], categorical: Mapping[str, list[str]]) -> list[float]:
+    """Raw column values -> features: numbers as they are, one 0/1 indicator per category of a categorical column
+    (an unseen category counts as "<other>" when the column has one), NaN for a missing value."""
+    features: list[float] = []
+    for name in columns:
+        value = values.get(name)
+        if name in categorical:
+            cats = categorical[name]
+            if _missing(value):
+                features += [math.nan] * len(cats)
+                continue
+            key = str(value).strip()
+            key = key if key in cats else OTHER
+            features += [1.0 if key == v else 0.0 for v in cats]
+        else:
+            x = None if _missing(value) else _number(value)
+            if x is None and not _missing(value):
+                raise ValueError(f"column {name!r} is numeric, got {value!r}")
+            features.append(math.nan if x is None else x)
+    return features
+
+
 class TableFileDataset(FileDataset):
     component = "tabular.file"
 
@@ -117,22 +139,7 @@ class TableFileDataset(FileDataset):
 
     def read(self, row_id: int) -> dict[str, Any]:
         values = super().read(row_id)["values"]
-        stats = self.statistics
-        features: list[float] = []
-        for name in self._columns():
-            value = values.get(name)
-            if name in stats["categorical_columns"]:
-                cats = stats["categorical_columns"][name]
-                if _missing(value):
-                    features += [math.nan] * len(cats)
-                    continue
-                key = str(value).strip()
-                key = key if key in cats else OTHER
-                features += [1.0 if key == v else 0.0 for v in cats]
-            else:
-                x = None if _missing(value) else _number(value)
-                features.append(math.nan if x is None else x)
-        return {"features": features}
+        return {"features": encode_row(values, self._columns(), self.statistics["categorical_columns"])}
 
     def summarise(self, example: Mapping[str, Any]) -> str:
         present = sum(not math.isnan(v) for v in example["features"])
@@ -146,6 +153,6 @@ class TableFileDataset(FileDataset):
             m, s = stats["numeric_columns"][name] if category is None else (0.0, 1.0)
             mean.append(m)
             std.append(s)
-        return {"num_features": len(layout),
+        return {"num_features": len(layout), "table_columns": self._columns(),
                 "feature_names": [name if c is None else f"{name}={c}" for name, c in layout],
                 "feature_mean": mean, "feature_std": std}

@@ -25,6 +25,7 @@ from torch import nn
 from perceiver_core import BuildContext, ByteArray, Preprocessor
 
 from .configs import FeaturesConfig
+from .files import encode_row
 
 
 class FeaturePreprocessor(Preprocessor):
@@ -37,6 +38,8 @@ class FeaturePreprocessor(Preprocessor):
                              f"got {num_features!r}")
         self.num_features = num_features
         self.feature_names = list(info.get("feature_names") or [])
+        self.table_columns = list(info.get("table_columns") or [])  # raw columns of a tabular.file table
+        self.categorical = dict(info.get("categorical_columns") or {})
         if self.feature_names and len(self.feature_names) != num_features:
             raise ValueError(f"info() reports {len(self.feature_names)} feature_names for {num_features} features")
         if config.standardize:
@@ -67,6 +70,9 @@ class FeaturePreprocessor(Preprocessor):
 
     # -- data workers --------------------------------------------------------------------------------------
     def _row(self, features: Any) -> np.ndarray:
+        if isinstance(features, Mapping) and self.table_columns and not set(features) - set(self.table_columns):
+            # a row of the user's table by its own column names (tabular.file): categories -> indicators
+            features = encode_row(features, self.table_columns, self.categorical)
         if isinstance(features, Mapping):
             if not self.feature_names:
                 raise ValueError("features given by name, but the dataset's info() reports no feature_names")
@@ -97,6 +103,8 @@ class FeaturePreprocessor(Preprocessor):
         """A .json file ({"features": [...]} / {"features": {name: value}} / {name: value}) or a .csv file (one row,
         optionally under a header of column names) -> a raw example for `perceiver predict`."""
         file = Path(path)
+        if file.is_file() and file.stat().st_size > 16 * 2**20:  # one row: bounded before reading
+            raise ValueError(f"{path}: {file.stat().st_size:,} bytes; an input file holds one row (at most 16 MiB)")
         if file.suffix.lower() == ".json":
             data = json.loads(file.read_text(encoding="utf-8"))
             if isinstance(data, Mapping) and "features" in data:
@@ -104,7 +112,7 @@ class FeaturePreprocessor(Preprocessor):
             return {"features": data}
         rows = [r for r in csv.reader(file.read_text(encoding="utf-8").splitlines()) if r]
         if len(rows) == 2:  # header + values
-            return {"features": {k.strip(): (float(v) if v.strip() else None) for k, v in zip(*rows)}}
+            return {"features": {k.strip(): _value(v) for k, v in zip(*rows)}}
         if len(rows) != 1:
             raise ValueError(f"{path}: expected one row of {self.num_features} values (optionally under a header)")
         return {"features": [float(v) if v.strip() else None for v in rows[0]]}
@@ -119,3 +127,14 @@ class FeaturePreprocessor(Preprocessor):
             # A row with no value at all keeps every element, so attention never sees an empty set.
             mask = present | ~present.any(dim=-1, keepdim=True)
         return ByteArray(data, self.index_shape, mask=mask, modality="tabular")
+
+
+def _value(text: str) -> float | str | None:
+    """A CSV cell: a number, None when empty, else the text (a category of a tabular.file table)."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        return text
