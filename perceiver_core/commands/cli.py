@@ -211,9 +211,12 @@ def cmd_plugin_new(args) -> int:
 
 
 def cmd_data(args) -> int:
-    from .data import cmd_data as run
+    from ..model.pipeline import build_dataset
+    from .data import describe_dataset, format_description
 
-    return run(args)
+    description = describe_dataset(build_dataset(_spec(args)), args.examples)
+    _emit(args, description, format_description(description))
+    return 0
 
 
 def cmd_import_hf(args) -> int:

@@ -45,13 +45,3 @@ def format_description(d: dict[str, Any]) -> str:
     if d.get("cache"):
         lines.append(f"  cache: {d['cache']}")
     return "\n".join(lines)
-
-
-def cmd_data(args) -> int:
-    from ..model.pipeline import build_dataset
-    from .cli import _emit, _spec
-
-    dataset = build_dataset(_spec(args))
-    description = describe_dataset(dataset, args.examples)
-    _emit(args, description, format_description(description))
-    return 0

@@ -6,7 +6,6 @@ from .base import ComponentConfig
 
 
 class ClassificationTaskConfig(ComponentConfig):
-    num_classes: int | None = Field(None, ge=2, description="number of classes (default: the dataset's, e.g. the "
-                                                            "class folders of image.folder)")
+    num_classes: int = Field(ge=2, description="number of classes")
     label_smoothing: float = Field(0.0, ge=0, lt=1, description="label smoothing of the cross-entropy")
     top_k: int = Field(1, ge=1, description="also report top-k accuracy when k > 1")

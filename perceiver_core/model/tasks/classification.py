@@ -22,11 +22,12 @@ class ClassificationTask(Task):
         super().__init__()
         self.config = config
         known = context.dataset.get("num_classes")
-        if config.num_classes is None and known is None:
-            raise ValueError("task.num_classes is not set and the dataset does not report its number of classes")
-        num_classes = config.num_classes if config.num_classes is not None else int(known)
+        num_classes = config.num_classes
         if known is not None and known != num_classes:
-            raise ValueError(f"task.num_classes is {num_classes} but the dataset has {known} classes")
+            names = context.dataset.get("label_names") or []
+            shown = f" ({', '.join(map(str, names[:5]))}{', ...' if len(names) > 5 else ''})" if names else ""
+            raise ValueError(f"task.num_classes is {num_classes} but the dataset has {known} classes{shown}; "
+                             f"set task.num_classes = {known} (e.g. --set task.num_classes={known})")
         self.num_outputs = context.num_outputs = num_classes
         names = context.dataset.get("label_names")
         self.label_names = list(names) if names and len(names) == num_classes else None

@@ -164,7 +164,7 @@ def test_mixup_and_cutmix_mix_labels_in_proportion():
 # -- end to end: names in the checkpoint, predict, exact resume -----------------------------------------------
 REGISTRY = """
 [pipelines.shapes]
-task = {{ use = "classification" }}
+task = {{ use = "classification", num_classes = 2 }}
 data = {{ use = "image.folder", root = "{root}", image_size = 12, batch_size = 8, num_workers = {workers}, test_fraction = 0.25, rand_augment_ops = 2, mixup_alpha = 0.2, cutmix_alpha = 1.0, crop_scale = [0.5, 1.0] }}
 preprocessor = {{ use = "image.pixels", dataset_stats = true }}
 position = {{ use = "fourier", num_bands = 4 }}

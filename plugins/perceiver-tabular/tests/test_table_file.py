@@ -81,7 +81,7 @@ def test_parquet_gives_the_same_examples_as_csv(tmp_path):
 
 REGISTRY = """
 [pipelines.mytable]
-task = {{ use = "classification" }}
+task = {{ use = "classification", num_classes = 2 }}
 data = {{ use = "tabular.file", table = "{table}", label_column = "target", batch_size = 32 }}
 preprocessor = {{ use = "tabular.features", channels = 32 }}
 position = {{ use = "none" }}

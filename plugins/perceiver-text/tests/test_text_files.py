@@ -63,7 +63,7 @@ def test_files_that_are_not_utf8_are_named(tmp_path):
 
 CLASSIFY = """
 [pipelines.topics]
-task = {{ use = "classification" }}
+task = {{ use = "classification", num_classes = 2 }}
 data = {{ use = "text.files", root = "{root}", batch_size = 16, test_fraction = 0.25 }}
 preprocessor = {{ use = "text.bytes", max_length = 64, channels = 32, mask_probability = 0.0, init_scale = 1.0, context_kernel = 3 }}
 position = {{ use = "fourier", num_bands = 8, max_resolution = [64] }}
