@@ -177,7 +177,7 @@ def test_scaffolded_plugin_installs_passes_its_tests_and_trains(tmp_path):
         assert listing.returncode == 0, listing.stderr
         report = {p["distribution"]: p for p in json.loads(listing.stdout)["plugins"]}[dist]
         assert report["status"] == "ok" and report["version"] == "0.1.0"
-        assert report["components"] == ["dataset:kitwave.toy", "position:kitwave.sinusoid",
+        assert report["components"] == ["dataset:kitwave.files", "dataset:kitwave.toy", "position:kitwave.sinusoid",
                                         "preprocessor:kitwave.frames"]
 
         check = _cli("plugins", "check", dist, cwd=tmp_path)
