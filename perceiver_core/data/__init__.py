@@ -3,4 +3,6 @@
     loader.py   torchdata.nodes loaders (prepare in workers, batch, pin, prefetch), collate, resumable state
     arrays.py   helpers for datasets held in memory as numpy arrays (public as `perceiver_core.datasets`)
     nodata.py   the `none` dataset: facts without examples, for presets and imported checkpoints
+    files/      file-backed datasets every modality shares: folders, manifests, tables (public as
+                `perceiver_core.datasets.FileDataset`)
 """
