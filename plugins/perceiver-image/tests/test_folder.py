@@ -261,3 +261,9 @@ def test_data_command_shows_counts_and_an_empty_folder_is_one_line(tmp_path):
                           "--set", f"data.root={tmp_path / 'empty'}"], capture_output=True, text=True, env=env,
                          cwd=tmp_path)
     assert out.returncode == 2 and out.stderr.count("\n") == 1 and "has no class subfolders" in out.stderr
+    (root / "circle" / "zz.png").write_bytes(b"\x89PNG\r\n\x1a\n cut short")
+    out = subprocess.run([sys.executable, "-m", "perceiver_core", "train", "shapes", "--registry", str(registry),
+                          "--out", str(tmp_path / "run")], capture_output=True, text=True, env=env, cwd=tmp_path)
+    lines = [line for line in out.stderr.splitlines() if line.startswith("perceiver: error:")]
+    assert out.returncode == 2 and "Traceback" not in out.stderr and len(lines) == 1
+    assert f"{root / 'circle' / 'zz.png'}: " in lines[0] and 'data.on_error = "skip"' in lines[0]
