@@ -88,7 +88,8 @@ def main() -> None:
         for workers in args.workers:
             out = subprocess.run([sys.executable, "-c", CHILD, str(root), str(workers)], capture_output=True,
                                  text=True, check=True)
-            rows.append({"files": size, "side": args.side, "workers": workers, **json.loads(out.stdout.strip().splitlines()[-1])})
+            result = json.loads(out.stdout.strip().splitlines()[-1])
+            rows.append({"files": size, "side": args.side, "workers": workers, **result})
             print(json.dumps(rows[-1]), file=sys.stderr)
     if args.out:
         Path(args.out).write_text(json.dumps(rows, indent=2) + "\n")

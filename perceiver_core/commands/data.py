@@ -36,7 +36,8 @@ def format_description(d: dict[str, Any]) -> str:
     lines.append(header + ("  ..." if len(names) > 12 else ""))
     for split, entry in d["splits"].items():
         classes = entry.get("classes", {})
-        lines.append(f"  {split:<8}{entry['examples']:>10,}" + "".join(f"  {classes.get(n, 0):>12,}" for n in names[:12]))
+        counts = "".join(f"  {classes.get(n, 0):>12,}" for n in names[:12])
+        lines.append(f"  {split:<8}{entry['examples']:>10,}" + counts)
     all_names = d.get("label_names") or []
     if all_names:
         names = all_names

@@ -25,7 +25,8 @@ def prediction_rows(model, batch: Mapping[str, Any], inputs: Sequence[str], top_
             rows.append(row)
         return rows
     predictions = task.postprocess(outputs, batch)
-    return [{"input": item, **(p if isinstance(p, dict) else {"prediction": p})} for item, p in zip(inputs, predictions)]
+    return [{"input": item, **(p if isinstance(p, dict) else {"prediction": p})}
+            for item, p in zip(inputs, predictions)]
 
 
 def format_rows(rows: Sequence[Mapping[str, Any]]) -> str:

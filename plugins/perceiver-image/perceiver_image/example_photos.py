@@ -48,7 +48,8 @@ def write_photos(out: str | Path) -> dict[str, int]:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m perceiver_image.example_photos", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m perceiver_image.example_photos",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("out", help="folder to write (class subfolders face/ and non-face/)")
     args = parser.parse_args(argv)
     try:
@@ -56,7 +57,8 @@ def main(argv=None) -> int:
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    print(f"wrote {sum(counts.values())} photographs to {args.out}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    classes = ", ".join(f"{k} {v}" for k, v in counts.items())
+    print(f"wrote {sum(counts.values())} photographs to {args.out}: {classes}")
     return 0
 
 
