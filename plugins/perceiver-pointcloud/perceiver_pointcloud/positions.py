@@ -22,7 +22,7 @@ def _positions(byte_array: ByteArray, dims: int, who: str) -> torch.Tensor:
                          "preprocessor such as pointcloud.points")
     if pos.shape[-1] != dims:
         raise ValueError(f"{who} was configured for {dims}-d coordinates, the input has {pos.shape[-1]}")
-    return pos.float()
+    return pos
 
 
 class PointFourierEncoding(PositionEncoding):
@@ -65,4 +65,5 @@ class PointLearnedEncoding(PositionEncoding):
         return self.config.num_channels
 
     def forward(self, byte_array: ByteArray) -> torch.Tensor:
-        return self.mlp(_positions(byte_array, self.config.dims, "pointcloud.learned"))  # [B, M, P]
+        pos = _positions(byte_array, self.config.dims, "pointcloud.learned")  # [B, M, d]
+        return self.mlp(pos.to(self.mlp[0].weight.dtype))  # [B, M, P]
