@@ -199,7 +199,7 @@ def _read_input(model, args, item: str):
 def cmd_explain(args) -> int:
     from .explain import run_explain
 
-    return run_explain(args)
+    return run_explain(args, load_model=_checked_model, read_input=_read_input, emit=_emit)
 
 
 def cmd_bench(args) -> int:

@@ -306,7 +306,7 @@ def draw_decoder(ex: Explanation, path: Path, title: str) -> bool:
         ax.set_xlabel("latent")
         ax.set_ylabel("output query")
         fig.colorbar(image, ax=ax)
-    fig.suptitle(f"{title}: {re.sub(r'[.]attention$', '', name)} over the latents", fontsize=10)
+    fig.suptitle(f"{title}\n{re.sub(r'[.]attention$', '', name)} over the latents", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -348,6 +348,8 @@ def _describe(prediction: Any, raw: Mapping[str, Any], names: Sequence[str] | No
         text = f"predicted {name(prediction['label'])}"
         if "confidence" in prediction:
             text += f" ({prediction['confidence']:.2f})"
+    elif isinstance(prediction, dict) and isinstance(prediction.get("text"), str):
+        text = f"filled in: {prediction['text'][:70]!r}"
     else:
         text = f"predicted {str(prediction)[:60]}"
     if isinstance(raw.get("label"), int):
@@ -355,21 +357,21 @@ def _describe(prediction: Any, raw: Mapping[str, Any], names: Sequence[str] | No
     return text
 
 
-def run_explain(args) -> int:
-    from .cli import _checked_model, _emit, _read_input
-
+def run_explain(args, *, load_model, read_input, emit) -> int:
+    """The command, given the CLI's shared helpers: load_model(args) (the checked checkpoint), read_input(model,
+    args, item) (a file or SPLIT:INDEX) and emit(args, data, text)."""
     latents = None
     if args.latents:
         try:
             latents = [int(x) for x in args.latents.split(",") if x.strip()]
         except ValueError:
             raise UserError(f"--latents takes indices separated by commas, e.g. 0,5,9; got {args.latents!r}") from None
-    model = _checked_model(args)
+    model = load_model(args)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows, used = [], set()
     for item in args.inputs:
-        raw = _read_input(model, args, item)
+        raw = read_input(model, args, item)
         try:
             ex = explain_example(model, raw, latents=latents, top=args.top)
         except (ValueError, TypeError, KeyError) as exc:
@@ -385,6 +387,6 @@ def run_explain(args) -> int:
             files[-1].write_text(json.dumps(to_json(ex, item)))
         rows.append({"input": item, "prediction": ex.prediction, "latents": ex.latents,
                      "files": [str(f) for f in files]})
-    _emit(args, rows, "\n".join(f"{r['input']}: prediction {r['prediction']}, latents {r['latents']} -> "
+    emit(args, rows, "\n".join(f"{r['input']}: prediction {r['prediction']}, latents {r['latents']} -> "
                                 + ", ".join(r["files"]) for r in rows))
     return 0
