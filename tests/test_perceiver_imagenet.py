@@ -83,3 +83,11 @@ def test_forward_flops_match_the_reported_707_gflops():
         flops = count_flops(lambda: model(batch), model)["total"]
     assert flops / 1e9 == pytest.approx(706.3, abs=0.1)
     assert abs(flops / 707e9 - 1) < 0.002
+
+
+def test_without_sharing_every_repeat_has_its_own_weights():
+    e = expected_counts()
+    model = build_preset("perceiver-imagenet", overrides=["encoder.share_blocks=false",
+                                                          "encoder.share_cross_attends=false"])
+    total = sum(p.numel() for p in model.parameters())
+    assert total == e["latents"] + 8 * e["cross_attend"] + 8 * e["latent_transformer"] + e["decoder"] == 326_243_904
