@@ -169,3 +169,12 @@ def test_folder_dataset_errors_name_the_problem(tmp_path):
     split = next(s for s in ("train", "test") if any(f == "a/broken.off" for f, _ in dataset.examples(s).files))
     with pytest.raises(UserError, match="broken.off"):
         dataset.examples(split)[bad]
+
+
+def test_modelnet_off_header_defect_is_read(tmp_path):
+    """Some of ModelNet40's .off files have the counts on the magic's line ("OFF4 4 0")."""
+    path = tmp_path / "defect.off"
+    path.write_text("OFF4 4 0\n0 0 0\n1 0 0\n0 1 0\n0 0 1\n3 0 1 2\n3 0 1 3\n3 0 2 3\n3 1 2 3\n")
+    points = read_points(path, num_points=50)["points"]
+    assert points.shape == (50, 3)
+    assert (points >= -1e-6).all() and (points.sum(axis=1) <= 1 + 1e-5).all()  # on the unit tetrahedron
