@@ -184,3 +184,44 @@ def test_cli_explain_writes_pictures_and_maps(cli, tmp_path):
     bad = cli("explain", "tiny-perceiver", "--registry", str(TINY), "--checkpoint", ckpt, "test:0",
               "--out", str(tmp_path / "maps"), "--latents", "99")
     assert bad.returncode == 2 and "out of range" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def _explanation(index_shape, heads=2, latents=4, calls=1, positions=None, labels=None, decoder_queries=1):
+    from perceiver_core.commands.explain import Explanation
+
+    g = torch.Generator().manual_seed(0)
+    m = int(np.prod(index_shape))
+    maps = [(f"encoder.cross_attends.{min(c, 1)}.attention", c,
+             torch.rand(heads, latents, m, generator=g).softmax(-1).reshape(heads, latents, *index_shape))
+            for c in range(calls)]
+    decoder = [("decoder.cross_attend.attention", 0,
+                torch.rand(heads, decoder_queries, latents, generator=g).softmax(-1))]
+    return Explanation(tuple(index_shape), "test", maps, decoder, [0, 2], {"label": 1, "confidence": 0.5},
+                       positions=positions, labels=labels)
+
+
+def _is_png(path):
+    return path.stat().st_size > 2000 and path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("case", ["image", "image-repeated", "points", "text", "curve"])
+def test_every_kind_of_picture_is_drawn(tmp_path, case):
+    """Each modality's drawing path writes a PNG (images with and without the input, several cross-attend calls,
+    points in three views, labelled bytes, a plain curve) and the decoder picture (bars, heat map)."""
+    from perceiver_core.commands.explain import draw_decoder, draw_input
+
+    raw = {}
+    if case == "image":
+        ex, raw = _explanation((6, 5)), {"image": np.random.default_rng(0).random((6, 5, 1))}
+    elif case == "image-repeated":
+        ex = _explanation((6, 5), heads=1, calls=6)
+    elif case == "points":
+        ex = _explanation((40,), positions=torch.rand(40, 3) * 2 - 1, calls=3)
+    elif case == "text":
+        ex = _explanation((12,), labels=list("hello world") + [""], decoder_queries=12)
+    else:
+        ex = _explanation((30,))
+    draw_input(ex, raw, tmp_path / "attention.png", "a title")
+    assert _is_png(tmp_path / "attention.png")
+    assert draw_decoder(ex, tmp_path / "decoder.png", "a title")
+    assert _is_png(tmp_path / "decoder.png")
