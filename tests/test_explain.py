@@ -225,3 +225,15 @@ def test_every_kind_of_picture_is_drawn(tmp_path, case):
     assert _is_png(tmp_path / "attention.png")
     assert draw_decoder(ex, tmp_path / "decoder.png", "a title")
     assert _is_png(tmp_path / "decoder.png")
+
+
+def test_text_bytes_label_their_elements():
+    pytest.importorskip("perceiver_text")
+    from perceiver_core import BuildContext
+    from perceiver_text.configs import BytesConfig
+    from perceiver_text.preprocessor import BytePreprocessor
+
+    pre = BytePreprocessor(BytesConfig(max_length=10, channels=8, mask_probability=0.0), BuildContext())
+    labels = pre.element_labels(pre.prepare({"text": "a b[MASK]\u00e9"}))
+    # [CLS] a space b [MASK] e-acute (2 bytes) [SEP], then padding
+    assert labels == ["CLS", "a", "\u2423", "b", "\u25a0", "c3", "a9", "SEP", "", ""]
