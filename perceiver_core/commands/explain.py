@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -44,7 +44,6 @@ class Explanation:
     positions: torch.Tensor | None = None  # [M, d] of the elements (point clouds, permuted pixels)
     mask: torch.Tensor | None = None
     labels: list[str] | None = None  # what each element is (text: its byte), when the preprocessor says
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _to_grid(weights: torch.Tensor, index_shape: tuple[int, ...], positions: torch.Tensor | None) -> torch.Tensor:
@@ -121,9 +120,14 @@ def _columns(maps: list) -> list[int]:
     return list(range(n)) if n <= 4 else [0, 1, n - 1]
 
 
-def _title(name: str, call: int, count: int) -> str:
-    short = re.sub(r"\.attention$", "", name).replace("encoder.", "")
-    return f"{short} #{call + 1}" if count > 1 else short
+def _title(ex: Explanation, index: int) -> str:
+    """"cross-attend 3 of 8 (cross_attends.1, call 2)": the position among all cross-attends, and which module
+    (shared modules run several times) made it."""
+    name, call, _ = ex.input_maps[index]
+    module = re.sub(r"\.attention$", "", name).replace("encoder.", "")
+    if len(ex.input_maps) == 1:
+        return module
+    return f"cross-attend {index + 1} of {len(ex.input_maps)} ({module}, call {call + 1})"
 
 
 # -- drawing ----------------------------------------------------------------------------------------------------
@@ -168,13 +172,12 @@ def _panels(ex: Explanation, cols: list[int], max_heads: int = 8) -> list[tuple[
     """(title, fn(latent) -> map [*index_shape]) per column: one per drawn cross-attend (mean over heads); a model
     with one multi-head cross-attend gets the mean and then each head (as the paper's figures, one head each)."""
     if len(cols) == 1 and ex.input_maps[cols[0]][2].shape[0] > 1:
-        name, k, maps = ex.input_maps[cols[0]]
-        short = _title(name, k, len(ex.input_maps))
+        maps = ex.input_maps[cols[0]][2]
+        short = _title(ex, cols[0])
         panels = [(f"{short}, mean of {maps.shape[0]} heads", lambda n, maps=maps: maps.mean(dim=0)[n])]
         panels += [(f"head {h}", lambda n, maps=maps, h=h: maps[h, n]) for h in range(min(maps.shape[0], max_heads))]
         return panels
-    return [(_title(name, k, len(ex.input_maps)), lambda n, maps=maps: maps.mean(dim=0)[n])
-            for name, k, maps in (ex.input_maps[c] for c in cols)]
+    return [(_title(ex, c), lambda n, maps=ex.input_maps[c][2]: maps.mean(dim=0)[n]) for c in cols]
 
 
 def _draw_image(plt, ex: Explanation, cols: list[int], image, path: Path, title: str) -> None:
@@ -222,7 +225,7 @@ def _draw_points(plt, ex: Explanation, cols: list[int], path: Path, title: str) 
     if real is not None:
         pos = pos[real]
     for r, (latent, call) in enumerate(rows):
-        name, k, maps = ex.input_maps[call]
+        maps = ex.input_maps[call][2]
         attention = maps.mean(dim=0)[latent].numpy()  # [M]
         if real is not None:
             attention = attention[real]
@@ -236,7 +239,7 @@ def _draw_points(plt, ex: Explanation, cols: list[int], path: Path, title: str) 
             ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
             ax.set_box_aspect((1, 1, 1))
             if v == 0:
-                ax.set_title(f"latent {latent}, {_title(name, k, len(ex.input_maps))}", fontsize=8, loc="left")
+                ax.set_title(f"latent {latent}, {_title(ex, call)}", fontsize=8, loc="left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -258,7 +261,7 @@ def _draw_sequence(plt, ex: Explanation, cols: list[int], path: Path, title: str
         cmap = plt.get_cmap("Oranges")
         for r, (latent, call) in enumerate(rows):
             ax = axes[r][0]
-            name, k, maps = ex.input_maps[call]
+            maps = ex.input_maps[call][2]
             attention = maps.mean(dim=0)[latent].reshape(-1)[:shown].numpy()
             top = max(float(attention.max()), 1e-12)
             for i in range(shown):
@@ -268,16 +271,16 @@ def _draw_sequence(plt, ex: Explanation, cols: list[int], path: Path, title: str
             ax.set_xlim(0, min(per_line, shown))
             ax.set_ylim(-lines, 0)
             ax.axis("off")
-            ax.set_title(f"latent {latent}, {_title(name, k, len(ex.input_maps))}", fontsize=8, loc="left")
+            ax.set_title(f"latent {latent}, {_title(ex, call)}", fontsize=8, loc="left")
     else:
         fig, axes = plt.subplots(len(rows), 1, squeeze=False, figsize=(8, 1.6 * len(rows)))
         for r, (latent, call) in enumerate(rows):
-            name, k, maps = ex.input_maps[call]
+            maps = ex.input_maps[call][2]
             attention = maps.mean(dim=0)[latent].reshape(-1).numpy()
             axes[r][0].fill_between(range(m), attention, color="tab:orange")
             axes[r][0].set_xlim(0, m - 1)
             axes[r][0].set_ylabel(f"latent {latent}", fontsize=8)
-            axes[r][0].set_title(_title(name, k, len(ex.input_maps)), fontsize=8, loc="left")
+            axes[r][0].set_title(_title(ex, call), fontsize=8, loc="left")
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -114,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"| input | accuracy | max abs logit difference |\n|---|---|---|")
+    print("| input | accuracy | max abs logit difference |\n|---|---|---|")
     for r in rows:
         diff = r.get("max_logit_difference")
         print(f"| {r['input']} | {r['accuracy']:.4f} | {'' if diff is None else f'{diff:.2e}'} |")
