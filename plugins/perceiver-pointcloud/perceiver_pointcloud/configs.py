@@ -14,6 +14,8 @@ class PointsConfig(ComponentConfig):
                                                     "are padded and masked out")
     normals: bool = Field(False, description="append the points' normals (3 channels) to their coordinates; "
                                              "examples without normals get zeros")
+    colors: bool = Field(False, description="append the points' RGB colours in [0, 1] (3 channels; after the normals "
+                                            "when both are on); examples without colours get 0.5 grey")
     normalize: bool = Field(True, description="centre each cloud on its centroid and scale it into the unit sphere")
     canonical_order: bool = Field(
         True, description="sort the points lexicographically before anything else, so any permutation of a cloud "

@@ -75,7 +75,7 @@ def _read_npz(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
     if key is None:
         raise PointCloudFileError(f"{path}: no point array in the .npz; name it one of {', '.join(NPZ_POINT_KEYS)} "
                                   f"(found: {', '.join(sorted(sizes)) or 'nothing'})")
-    wanted = [key] + (["normals"] if "normals" in sizes else [])
+    wanted = [key] + [k for k in ("normals", "colors") if k in sizes]
     total = sum(sizes[k] for k in wanted)
     if total > max_bytes:  # compressed members can expand far beyond the file's size
         raise PointCloudFileError(f"{path}: its arrays expand to {total / 2**20:.1f} MB, over the limit of "
@@ -85,10 +85,17 @@ def _read_npz(path: Path, max_bytes: int) -> dict[str, np.ndarray]:
             out = {"points": _as_points(npz[key], path, f"array {key!r}")}
             if "normals" in wanted:
                 out["normals"] = _as_points(npz["normals"], path, "array 'normals'")
+            if "colors" in wanted:
+                colors = npz["colors"]
+                if colors.ndim != 2 or colors.shape[1] not in (3, 4) or colors.dtype.kind not in "fiu":
+                    raise PointCloudFileError(f"{path}: array 'colors' must be [points, 3 or 4] numbers, got "
+                                              f"{list(colors.shape)} {colors.dtype}")
+                out["colors"] = _rgb(colors)
     except (ValueError, zipfile.BadZipFile, OSError) as exc:
         raise PointCloudFileError(f"{path}: cannot read the .npz ({exc})") from None
-    if "normals" in out and len(out["normals"]) != len(out["points"]):
-        raise PointCloudFileError(f"{path}: {len(out['normals'])} normals for {len(out['points'])} points")
+    for extra in ("normals", "colors"):
+        if extra in out and len(out[extra]) != len(out["points"]):
+            raise PointCloudFileError(f"{path}: {len(out[extra])} {extra} for {len(out['points'])} points")
     return out
 
 
@@ -126,26 +133,43 @@ def sample_mesh(mesh, num_points: int, seed: int, path: str | Path = "mesh") -> 
 
     faces = getattr(mesh, "faces", None)
     if faces is None or len(faces) == 0:
-        return {"points": _as_points(np.asarray(mesh.vertices), Path(path), "the vertices")}
+        out = {"points": _as_points(np.asarray(mesh.vertices), Path(path), "the vertices")}
+        colors = getattr(mesh, "colors", None)
+        if colors is not None and len(colors) == len(out["points"]):
+            out["colors"] = _rgb(np.asarray(colors))
+        return out
     if len(faces) and int(np.max(faces)) >= len(mesh.vertices):
         raise PointCloudFileError(f"{path}: faces refer to vertices that do not exist (corrupt mesh)")
     if not np.isfinite(mesh.vertices).all():
         raise PointCloudFileError(f"{path}: the mesh's vertices contain NaN or infinite values")
     if not mesh.area > 0:
         raise PointCloudFileError(f"{path}: the mesh's faces have no area (a degenerate mesh)")
-    points, face_index = trimesh.sample.sample_surface(mesh, num_points, seed=seed)
+    coloured = getattr(mesh.visual, "kind", None) in ("vertex", "face")
+    sampled = trimesh.sample.sample_surface(mesh, num_points, seed=seed, sample_color=coloured)
+    points, face_index = sampled[0], sampled[1]
     normals = np.asarray(mesh.face_normals)[face_index]
-    return {"points": _as_points(np.asarray(points), Path(path), "the sampled points"),
-            "normals": np.ascontiguousarray(normals, dtype=np.float32)}
+    out = {"points": _as_points(np.asarray(points), Path(path), "the sampled points"),
+           "normals": np.ascontiguousarray(normals, dtype=np.float32)}
+    if coloured and len(sampled) > 2 and sampled[2] is not None:
+        out["colors"] = _rgb(np.asarray(sampled[2]))
+    return out
+
+
+def _rgb(colors: np.ndarray) -> np.ndarray:
+    """[P, 3 or 4] colours (uint8 0..255 or floats 0..1) -> [P, 3] float32 RGB in [0, 1]."""
+    rgb = colors[:, :3]
+    rgb = rgb.astype(np.float32) / 255.0 if rgb.dtype.kind in "ui" else rgb.astype(np.float32)
+    return np.ascontiguousarray(np.clip(rgb, 0.0, 1.0))
 
 
 def read_points(path: str | Path, num_points: int = 1024, seed: int = 0,
                 max_bytes: int = 256 * 2**20) -> dict[str, Any]:
-    """One file -> {"points": [P, 3] float32, "normals": [P, 3] (when known)}.
+    """One file -> {"points": [P, 3] float32, "normals": [P, 3] and "colors": [P, 3] RGB in [0, 1] (when known)}.
 
     .off/.ply/.obj/.stl: meshes sampled on their surface (num_points points, seeded); files without faces
-    (point-cloud .ply/.obj) give their vertices. .npy: [P, 3] or [P, 6] (xyz + normals). .npz: an array named
-    points (or xyz, pos, positions, vertices) and optionally normals.
+    (point-cloud .ply/.obj) give their vertices (and vertex colours). Coloured meshes give each sample the colour of
+    its surface. .npy: [P, 3] or [P, 6] (xyz + normals). .npz: an array named points (or xyz, pos, positions,
+    vertices) and optionally normals and colors.
     """
     path = Path(path)
     suffix = path.suffix.lower()

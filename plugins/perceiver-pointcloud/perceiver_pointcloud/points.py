@@ -1,9 +1,10 @@
 """`pointcloud.points`: every point is one input element, and its coordinates are its position.
 
-A raw example is {"points": [P, 3], "normals": [P, 3] (optional), "label": int}. `prepare` puts the points in
+A raw example is {"points": [P, 3], "normals": [P, 3] (optional), "colors": [P, 3] in [0, 1] (optional),
+"label": int}. `prepare` puts the points in
 canonical order (so a permuted cloud gives identical tensors), normalises the cloud into the unit sphere, keeps
 `num_points` of them (seeded subsampling; fewer are padded and masked) and returns
-data [M, C] (xyz, + normals), positions [M, 3] and mask [M]. No grid and no index-dependent parameter anywhere:
+data [M, C] (xyz, + normals, + colours), positions [M, 3] and mask [M]. No grid and no index-dependent parameter anywhere:
 the cross-attend sums over the points, so the model is invariant to their order by construction.
 """
 
@@ -40,25 +41,30 @@ class PointsPreprocessor(Preprocessor):
         super().__init__()
         self.config = config
         self.index_shape = (config.num_points,)
-        self.output_channels = 6 if config.normals else 3
+        self.output_channels = 3 + 3 * config.normals + 3 * config.colors
 
     # -- data workers ----------------------------------------------------------------------------------------
-    def _arrays(self, example: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None]:
-        points, normals = _array(example, "points"), _array(example, "normals")
+    def _arrays(self, example: Mapping[str, Any]) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+        points, normals, colors = (_array(example, k) for k in ("points", "normals", "colors"))
         if points is None:
             raise ValueError("a point-cloud example needs 'points' [P, 3]")
-        if normals is not None and len(normals) != len(points):
-            raise ValueError(f"{len(normals)} normals for {len(points)} points")
+        for name, extra in (("normals", normals), ("colors", colors)):
+            if extra is not None and len(extra) != len(points):
+                raise ValueError(f"{len(extra)} {name} for {len(points)} points")
         if not np.isfinite(points).all():
             raise ValueError("the points contain NaN or infinite values")
-        return points, normals
+        return points, normals, colors
+
+    @staticmethod
+    def _canonical(points, normals, colors):
+        order = canonical_order(points, *(a for a in (normals, colors) if a is not None))
+        return points[order], *(None if a is None else a[order] for a in (normals, colors))
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         c = self.config
-        points, normals = self._arrays(example)  # [P, 3], [P, 3] | None
+        points, normals, colors = self._arrays(example)  # [P, 3], [P, 3] | None, [P, 3] | None
         if c.canonical_order:
-            order = canonical_order(points, *(() if normals is None else (normals,)))
-            points, normals = points[order], None if normals is None else normals[order]
+            points, normals, colors = self._canonical(points, normals, colors)
         if c.normalize and not example.get("normalized"):
             points = normalize_unit_sphere(points)
         keep = subsample(len(points), c.num_points, c.subsample_seed)  # sorted: the order stays canonical
@@ -66,6 +72,8 @@ class PointsPreprocessor(Preprocessor):
         features = [points]
         if c.normals:
             features.append(normals[keep] if normals is not None else np.zeros_like(points))
+        if c.colors:
+            features.append(colors[keep] if colors is not None else np.full_like(points, 0.5))
         data = np.concatenate(features, axis=1)  # [P', C]
         m, p = c.num_points, len(points)
         out_data = np.zeros((m, data.shape[1]), dtype=np.float32)
@@ -81,17 +89,17 @@ class PointsPreprocessor(Preprocessor):
         c = self.config
         if not (c.augment_rotate or c.augment_scale is not None or c.augment_jitter > 0):
             return example
-        points, normals = self._arrays(example)
+        points, normals, colors = self._arrays(example)
         if c.canonical_order:  # the draws below then do not depend on the order the points came in
-            order = canonical_order(points, *(() if normals is None else (normals,)))
-            points, normals = points[order], None if normals is None else normals[order]
+            points, normals, colors = self._canonical(points, normals, colors)
         if c.normalize and not example.get("normalized"):
             points = normalize_unit_sphere(points)
         points, normals = augment_points(points, normals, generator, up_axis=c.up_axis, rotate=c.augment_rotate,
                                          scale=c.augment_scale, jitter=c.augment_jitter)
         out = {**example, "points": points, "normalized": True}
-        if normals is not None:
-            out["normals"] = normals
+        for key, value in (("normals", normals), ("colors", colors)):
+            if value is not None:
+                out[key] = value  # colours ride along, in the same (canonical) order
         return out
 
     # -- the model -------------------------------------------------------------------------------------------

@@ -39,9 +39,9 @@ class Transformed(Sequence[Mapping[str, Any]]):
         normals = example.get("normals")
         if self.how == "permute":
             order = rng.permutation(len(points))
-            example["points"] = points[order]
-            if normals is not None:
-                example["normals"] = np.asarray(normals)[order]
+            for key in ("points", "normals", "colors"):
+                if example.get(key) is not None:
+                    example[key] = np.asarray(example[key])[order]
         elif self.how == "rotate":
             r = rotation_about(self.up_axis, float(rng.uniform(0, 2 * math.pi))).astype(np.float32)
             example["points"] = points @ r.T

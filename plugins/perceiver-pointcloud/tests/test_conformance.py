@@ -6,7 +6,8 @@ from perceiver_core.testing import DatasetConformance, PositionConformance, Prep
 
 _rng = np.random.default_rng(0)
 CLOUD = {"points": _rng.normal(size=(40, 3)).astype(np.float32),
-         "normals": _rng.normal(size=(40, 3)).astype(np.float32), "label": 3}
+         "normals": _rng.normal(size=(40, 3)).astype(np.float32),
+         "colors": _rng.uniform(size=(40, 3)).astype(np.float32), "label": 3}
 SMALL = {"points": _rng.normal(size=(10, 3)).astype(np.float32), "label": 1}  # fewer than num_points: padded
 
 
@@ -24,7 +25,7 @@ class TestPoints(_Points, PreprocessorConformance):
 
 class TestPointsWithNormalsAndPadding(_Points, PreprocessorConformance):
     component = "pointcloud.points"
-    config = {"num_points": 32, "normals": True, "augment_rotate": True}
+    config = {"num_points": 32, "normals": True, "colors": True, "augment_rotate": True}
     examples = [CLOUD, SMALL]
 
 

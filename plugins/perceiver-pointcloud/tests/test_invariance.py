@@ -135,6 +135,22 @@ def test_augmentation_scales_and_jitters_within_bounds():
     assert pre.prepare(out)["positions"].norm(dim=1).max() < 0.6
 
 
+def test_colours_follow_their_points():
+    pre = PointsPreprocessor(PointsConfig(num_points=16, normals=True, colors=True))
+    assert pre.output_channels == 9
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(16, 3)).astype(np.float32)
+    colors = (points[:, :1] > 0).repeat(3, axis=1).astype(np.float32)  # white where x > 0, else black
+    out = pre.prepare({"points": points, "colors": colors})
+    data = out["points"].numpy()  # [M, 9]: xyz, normals (zeros: none given), rgb
+    np.testing.assert_array_equal(data[:, 3:6], 0.0)
+    # canonical order sorts by x first, and centring and scaling keep that order: the colours must be the
+    # original ones in x order
+    np.testing.assert_array_equal(data[:, 6:], colors[np.argsort(points[:, 0])])
+    grey = pre.prepare({"points": points})["points"].numpy()[:, 6:]
+    np.testing.assert_array_equal(grey, 0.5)
+
+
 def test_errors_are_clear():
     pre = PointsPreprocessor(PointsConfig(num_points=8))
     with pytest.raises(ValueError, match=r"\[points, 3\]"):

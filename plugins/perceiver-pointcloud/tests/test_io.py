@@ -178,3 +178,22 @@ def test_modelnet_off_header_defect_is_read(tmp_path):
     points = read_points(path, num_points=50)["points"]
     assert points.shape == (50, 3)
     assert (points >= -1e-6).all() and (points.sum(axis=1) <= 1 + 1e-5).all()  # on the unit tetrahedron
+
+
+def test_colours_of_point_clouds_meshes_and_npz(tmp_path):
+    rng = np.random.default_rng(0)
+    cloud = trimesh.PointCloud(rng.normal(size=(30, 3)), colors=np.tile([0, 255, 0, 255], (30, 1)))
+    cloud.export(tmp_path / "green.ply")
+    out = read_points(tmp_path / "green.ply")
+    np.testing.assert_allclose(out["colors"], np.tile([0.0, 1.0, 0.0], (30, 1)))
+    mesh = _box()
+    mesh.visual.face_colors = np.tile([255, 0, 0, 255], (len(mesh.faces), 1))
+    mesh.export(tmp_path / "red.ply")
+    out = read_points(tmp_path / "red.ply", num_points=40)
+    assert out["colors"].shape == (40, 3)
+    np.testing.assert_allclose(out["colors"], np.tile([1.0, 0.0, 0.0], (40, 1)))
+    np.savez(tmp_path / "c.npz", points=rng.normal(size=(8, 3)), colors=np.full((8, 3), 0.25))
+    np.testing.assert_allclose(read_points(tmp_path / "c.npz")["colors"], 0.25)
+    np.savez(tmp_path / "bad.npz", points=rng.normal(size=(8, 3)), colors=np.full((7, 3), 0.25))
+    with pytest.raises(PointCloudFileError, match="7 colors for 8 points"):
+        read_points(tmp_path / "bad.npz")
