@@ -41,6 +41,7 @@ _LAZY = {
     "fourier_features": "model.positions.fourier",
     "MultiHeadAttention": "model.layers.attention", "CrossAttention": "model.layers.attention",
     "SelfAttention": "model.layers.attention",
+    "record_attention_weights": "model.layers.attention", "AttentionRecord": "model.layers.attention",
     "AttentionPolicy": "model.layers.kernels", "set_attention_policy": "model.layers.kernels:set_policy",
     "get_attention_policy": "model.layers.kernels:get_policy",
 }
@@ -81,7 +82,13 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .model.build import build_pipeline, build_preset
     from .model.decoders.basic import BasicDecoder
-    from .model.layers.attention import CrossAttention, MultiHeadAttention, SelfAttention
+    from .model.layers.attention import (
+        AttentionRecord,
+        CrossAttention,
+        MultiHeadAttention,
+        SelfAttention,
+        record_attention_weights,
+    )
     from .model.layers.kernels import AttentionPolicy
     from .model.layers.kernels import get_policy as get_attention_policy
     from .model.layers.kernels import set_policy as set_attention_policy

@@ -90,6 +90,11 @@ class Preprocessor(nn.Module, abc.ABC):
         """Read one raw example from a file for `perceiver predict` (override per modality)."""
         raise NotImplementedError(f"{type(self).__name__} cannot read input files")
 
+    def element_labels(self, prepared: Mapping[str, Any]) -> list[str] | None:
+        """What each input element of one prepared example is, as short strings for pictures (`perceiver
+        explain` writes them over the attention: text bytes, say); "" for padding. None: nothing to write."""
+        return None
+
 
 class PositionEncoding(nn.Module, abc.ABC):
     """ByteArray -> position features [B|1, M, P] that the pipeline concatenates to the data."""

@@ -191,6 +191,12 @@ def _read_input(model, args, item: str):
         raise UserError(str(exc)) from None
 
 
+def cmd_explain(args) -> int:
+    from .explain import run_explain
+
+    return run_explain(args, load_model=_checked_model, read_input=_read_input, emit=_emit)
+
+
 def cmd_bench(args) -> int:
     from .bench.cli import run_from_args
 
@@ -296,6 +302,13 @@ def build_parser() -> argparse.ArgumentParser:
                               "statistics, unreadable files")
     run_args(p)
     p.add_argument("--examples", type=int, default=3, metavar="N", help="show N training examples")
+    p = add("explain", cmd_explain, "draw what the latents attend to (cross-attention maps) for input files")
+    run_args(p)
+    p.add_argument("--checkpoint", required=True, metavar="FILE")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, or SPLIT:INDEX examples of the dataset")
+    p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (and JSON maps with --json)")
+    p.add_argument("--latents", metavar="I,J,..", help="latents to draw (default: the --top most attended)")
+    p.add_argument("--top", type=int, default=4, metavar="K", help="draw the K latents the decoder attends to most")
     p = add("import-hf", cmd_import_hf, "convert a Hugging Face Perceiver checkpoint folder into our checkpoint")
     p.add_argument("folder", metavar="DIR", help="folder with config.json and model.safetensors (or pytorch_model.bin)")
     p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")

@@ -4,9 +4,23 @@
   the kernel policy of `kernels.py` (SDPA with head dims padded exactly and kernels picked per shape).
 - `CrossAttention`: pre-LayerNorm on queries and keys/values, optional query residual, then an MLP.
 - `SelfAttention`: pre-LayerNorm, residual attention, residual MLP.
+
+Attention weights (for `perceiver explain` and your own analyses) are read through a hook:
+
+    with record_attention_weights(model) as records:   # AttentionRecord(name, call, weights [B, H, N, M])
+        model(batch)
+
+While a weights hook is installed, every `MultiHeadAttention` computes its attention on the plain path
+(`plain_attention`: fp32 scores, softmax, weights times values), hands the weights [B, H, N, M] to the hooks and
+returns the same output the fused kernels would (tests/test_explain.py checks it), and the chunked cross-attend
+is not taken. Without a hook the check is one test of an empty list: nothing else changes and nothing is stored.
 """
 
 from __future__ import annotations
+
+import contextlib
+import math
+from typing import Callable, Iterator, NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -43,6 +57,84 @@ class MLP(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.dropout(self.fc2(self.act(self.fc1(x))))
+
+
+#: functions (module, weights [B, H, N, M]) called by every attention while installed (`add_weights_hook`)
+_WEIGHTS_HOOKS: list[Callable[["MultiHeadAttention", torch.Tensor], None]] = []
+
+
+class AttentionRecord(NamedTuple):
+    """One attention computation: the module's qualified name in the model, its call number (a shared module
+    runs several times per forward), and the weights [B, H, N (queries), M (keys)], detached, in fp32."""
+
+    name: str
+    call: int
+    weights: torch.Tensor
+
+
+class _HookHandle:
+    def __init__(self, fn):
+        self.fn = fn
+
+    def remove(self) -> None:
+        # by identity: two hooks may compare equal
+        for i, hook in enumerate(_WEIGHTS_HOOKS):
+            if hook is self.fn:
+                del _WEIGHTS_HOOKS[i]
+                kernels.force_plain(-1)
+                return
+
+
+def add_weights_hook(fn: Callable[["MultiHeadAttention", torch.Tensor], None]) -> _HookHandle:
+    """Call fn(module, weights [B, H, N, M]) on every attention computed until `handle.remove()`. While any hook
+    is installed, attention takes the plain path (`plain_attention`) and the chunked cross-attend is off."""
+    _WEIGHTS_HOOKS.append(fn)
+    kernels.force_plain(+1)
+    return _HookHandle(fn)
+
+
+@contextlib.contextmanager
+def record_attention_weights(model: nn.Module | None = None,
+                             keep: Callable[[str], bool] | None = None) -> Iterator[list[AttentionRecord]]:
+    """Collect the weights of every attention of `model` (all models when None) run inside the block, in order.
+    `keep(name)` selects modules by qualified name (e.g. lambda n: "cross_attend" in n) so large self-attention
+    maps need not be stored."""
+    names = {id(m): n for n, m in model.named_modules()} if model is not None else None
+    records: list[AttentionRecord] = []
+    calls: dict[str, int] = {}
+
+    def hook(module: "MultiHeadAttention", weights: torch.Tensor) -> None:
+        name = names.get(id(module)) if names is not None else type(module).__name__
+        if name is None or (keep is not None and not keep(name)):
+            return
+        calls[name] = calls.get(name, 0) + 1
+        records.append(AttentionRecord(name, calls[name] - 1, weights.detach().float()))
+
+    handle = add_weights_hook(hook)
+    try:
+        yield records
+    finally:
+        handle.remove()
+
+
+def plain_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: torch.Tensor | None = None,
+                    scale: float | None = None, dropout_p: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """softmax(q k^T * scale) v with the weights materialised in fp32: q [B, H, N, Dqk], k [B, H, M, Dqk],
+    v [B, H, M, Dv] -> (out [B, H, N, Dv] in v's dtype, weights [B, H, N, M] fp32). Rows whose keys are all
+    masked give zero weights and outputs, as SDPA does."""
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else scale
+    with torch.autocast(q.device.type, enabled=False):
+        s = torch.matmul(q.float() * scale, k.float().transpose(-1, -2))  # [B, H, N, M]
+        if attn_mask is not None:
+            s = s.masked_fill(~attn_mask, float("-inf"))
+        p = torch.softmax(s, dim=-1)  # [B, H, N, M]
+        if attn_mask is not None:
+            p = p.masked_fill(~attn_mask.any(dim=-1, keepdim=True), 0.0)
+        weights = p
+        if dropout_p > 0:
+            p = F.dropout(p, dropout_p)
+        out = torch.matmul(p, v.float()).to(v.dtype)  # [B, H, N, Dv]
+    return out, weights
 
 
 class MultiHeadAttention(nn.Module):
@@ -85,9 +177,15 @@ class MultiHeadAttention(nn.Module):
             kh = plan.project(self.k_proj, kv, h, dqk, plan.dqk).view(b, m, h, -1).transpose(1, 2)
             vh = plan.project(self.v_proj, kv, h, dv, plan.dv).view(b, m, h, -1).transpose(1, 2)
         attn_mask = None if key_mask is None else key_mask[:, None, None, :]  # [B, 1, 1, M], True = attend
-        # The kernel policy picks SDPA kernels (or the materialised path) per shape (exact; see kernels.py).
-        out = kernels.attention(qh, kh, vh, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0,
-                                training=self.training, scale=dqk ** -0.5)  # [B, H, N, Dv(padded)]
+        dropout_p = self.dropout if self.training else 0.0
+        if _WEIGHTS_HOOKS:  # someone reads the weights (perceiver explain): the plain path computes them
+            out, weights = plain_attention(qh, kh, vh, attn_mask=attn_mask, scale=dqk ** -0.5, dropout_p=dropout_p)
+            for hook in list(_WEIGHTS_HOOKS):
+                hook(self, weights)  # [B, H, N, M]
+        else:
+            # The kernel policy picks SDPA kernels (or the materialised path) per shape (exact; see kernels.py).
+            out = kernels.attention(qh, kh, vh, attn_mask=attn_mask, dropout_p=dropout_p, training=self.training,
+                                    scale=dqk ** -0.5)  # [B, H, N, Dv(padded)]
         out = out.transpose(1, 2).reshape(b, n, -1)  # [B, N, H * Dv(padded)]
         if plan is None:
             return self.o_proj(out)  # [B, N, out]

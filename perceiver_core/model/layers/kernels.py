@@ -258,8 +258,20 @@ def materialised_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         return torch.matmul(p, v)  # [B, H, N, Dv]
 
 
+_FORCE_PLAIN = 0
+
+
+def force_plain(delta: int) -> None:
+    """Count of installed attention-weights hooks (attention.add_weights_hook): while positive, no chunked
+    cross-attend is taken, so every attention runs through its module and its weights can be read."""
+    global _FORCE_PLAIN
+    _FORCE_PLAIN = max(0, _FORCE_PLAIN + delta)
+
+
 def should_chunk(keys: int, policy: AttentionPolicy | None = None, chunk: int | None = None) -> bool:
     """Whether a cross-attend over `keys` inputs takes the chunked path (inference only; see the encoder)."""
+    if _FORCE_PLAIN:
+        return False
     policy = policy or _POLICY
     if chunk is not None:
         return chunk > 0 and keys > chunk

@@ -64,6 +64,22 @@ class BytePreprocessor(Preprocessor):
                 "attention_mask": torch.arange(self.max_length) < ids_t.numel(),  # [L] bool
                 "labels": torch.cat([labels, torch.full((pad,), IGNORE, dtype=torch.long)])}  # [L]
 
+    def element_labels(self, prepared: Mapping[str, Any]) -> list[str]:
+        """Each position's byte as a character (`perceiver explain`): printable ASCII as itself, other bytes as
+        two hex digits, [MASK] as a black square, other special tokens by name, padding empty."""
+        labels = []
+        for i in prepared["input_ids"].tolist():
+            if i == tokenizer.PAD:
+                labels.append("")
+            elif i == tokenizer.MASK:
+                labels.append("\u25a0")  # a black square: a byte to fill in
+            elif i < tokenizer.OFFSET:
+                labels.append(tokenizer.SPECIALS[i][1:-1])
+            else:
+                b = i - tokenizer.OFFSET
+                labels.append(chr(b) if 32 < b < 127 else "␣" if b == 32 else f"{b:02x}")
+        return labels
+
     def read_input(self, path: str) -> dict[str, Any]:
         """A UTF-8 text file; write [MASK] for each byte to fill in."""
         p = Path(path)
