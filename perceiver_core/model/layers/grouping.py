@@ -1,0 +1,148 @@
+"""HiP's grouping: how input elements are ordered, split into groups, padded, regrouped between blocks, and put
+back in place.
+
+- `element_order(index_shape, order)`: the order of one modality's elements before grouping. `raster` is the
+  row-major order of the index grid (the official code: groups of an image are row stripes); `morton` sorts the
+  grid cells by their Z-order (bit-interleaved) code, so each group is a compact tile (locality-preserving).
+- `assign_groups(num_groups, lengths)`: each modality gets at least one group, extra groups go greedily to the
+  modality with the most elements per group (google-deepmind/hierarchical_perceiver's rule); groups never mix
+  modalities.
+- `GroupLayout`: the gather index [G, n] of element ids (or -1 for padding) that groups a packed [B, M, C] array
+  into [B, G, n, C] in one gather, and its inverse. Each modality is zero-padded to a multiple of its group count,
+  and groups to a common length; padding is not masked (as in the official code).
+- `regroup(x, G', kind)`: [B, G, N, C] -> [B, G', G N / G', C] between blocks: `reshape` merges neighbouring
+  groups; `transpose_reshape` swaps G and N first, so every new group mixes all old ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Sequence
+
+import torch
+
+ORDERS = ("raster", "morton")
+REGROUPS = ("reshape", "transpose_reshape")
+
+
+def morton_codes(coords: torch.Tensor, bits: int) -> torch.Tensor:
+    """Integer coordinates [n, d] (each < 2**bits) -> Z-order codes [n] (int64): bit b of dimension k lands at
+    bit b * d + (d - 1 - k), so dimension 0 (rows) is the most significant at every level."""
+    n, d = coords.shape
+    if bits * d > 62:
+        raise ValueError(f"a {d}-D Morton order with {bits} bits per dimension does not fit 62 bits")
+    codes = torch.zeros(n, dtype=torch.int64)
+    coords = coords.to(torch.int64)
+    for b in range(bits):
+        for k in range(d):
+            codes |= ((coords[:, k] >> b) & 1) << (b * d + (d - 1 - k))
+    return codes
+
+
+@lru_cache(maxsize=64)
+def element_order(index_shape: tuple[int, ...], order: str) -> torch.Tensor:
+    """The permutation [M] (element ids in the order they are grouped) for one modality's index grid."""
+    m = math.prod(index_shape)
+    if order == "raster" or len(index_shape) == 1 and order == "morton":
+        return torch.arange(m)  # a 1-D grid: raster order is already local
+    if order != "morton":
+        raise ValueError(f"unknown input order {order!r}; use one of {', '.join(ORDERS)}")
+    grids = torch.meshgrid(*(torch.arange(n) for n in index_shape), indexing="ij")
+    coords = torch.stack([g.reshape(-1) for g in grids], dim=1)  # [M, d], row-major ids
+    bits = max(1, max(int(n - 1).bit_length() for n in index_shape))
+    return torch.argsort(morton_codes(coords, bits), stable=True)  # [M]
+
+
+def assign_groups(num_groups: int, lengths: Sequence[int]) -> tuple[list[int], int]:
+    """Groups per modality and the common group length (before padding to it)."""
+    if len(lengths) > num_groups:
+        raise ValueError(f"{len(lengths)} modalities but only {num_groups} groups in the first HiP block: "
+                         "groups never mix modalities, so each modality needs one")
+    per_modality = [1] * len(lengths)
+    per_group = [float(n) for n in lengths]
+    for _ in range(num_groups - len(lengths)):
+        k = max(range(len(lengths)), key=lambda i: per_group[i])  # first of the largest, as np.argmax
+        per_modality[k] += 1
+        per_group[k] = lengths[k] / per_modality[k]
+    return per_modality, math.ceil(max(per_group))
+
+
+@dataclass(frozen=True)
+class GroupLayout:
+    """Where each element of a packed input goes: `index` [G, n] holds element ids (-1 = zero padding).
+
+    `groups_of[k]` lists the groups of modality k (in order), so outputs can be split back per modality.
+    """
+
+    index: torch.Tensor  # [G, n] int64
+    groups_of: tuple[tuple[int, ...], ...]
+    num_elements: int
+
+    @property
+    def num_groups(self) -> int:
+        return self.index.shape[0]
+
+    @property
+    def group_length(self) -> int:
+        return self.index.shape[1]
+
+    def to(self, device: torch.device) -> "GroupLayout":
+        return GroupLayout(self.index.to(device), self.groups_of, self.num_elements)
+
+    def group(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, M, C] -> [B, G, n, C], padding slots zero."""
+        b, _, c = x.shape
+        idx = self.index.to(x.device)
+        flat = idx.clamp_min(0).reshape(-1)  # [G n]
+        out = x.index_select(1, flat).view(b, *idx.shape, c)  # [B, G, n, C]
+        return out * (idx >= 0).view(1, *idx.shape, 1).to(out.dtype)
+
+    def ungroup(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, G, n, C] -> [B, M, C] (padding slots dropped)."""
+        return scatter_elements(x, self.index, self.num_elements)
+
+
+def scatter_elements(x: torch.Tensor, index: torch.Tensor, num_elements: int) -> torch.Tensor:
+    """x [B, G, Q, C] with element ids [B|1, G, Q] (-1: none) -> [B, M, C], zeros where no id points. One
+    scatter, no host synchronisation: ids of -1 land in a spare slot that is dropped."""
+    b, g, q, c = x.shape
+    ids = index.to(x.device).reshape(-1, g * q)  # [B|1, G Q]
+    ids = torch.where(ids < 0, num_elements, ids).expand(b, -1)  # [B, G Q]
+    out = x.new_zeros(b, num_elements + 1, c)
+    out.scatter_(1, ids[..., None].expand(-1, -1, c), x.reshape(b, g * q, c))
+    return out[:, :num_elements]
+
+
+def build_layout(segments: Sequence[tuple[int, tuple[int, ...]]], num_groups: int, order: str) -> GroupLayout:
+    """segments: (start, index_shape) per modality of a packed input -> its layout for `num_groups` groups."""
+    return _build_layout(tuple((int(s), tuple(shape)) for s, shape in segments), num_groups, order)
+
+
+@lru_cache(maxsize=64)
+def _build_layout(segments: tuple[tuple[int, tuple[int, ...]], ...], num_groups: int, order: str) -> GroupLayout:
+    lengths = [math.prod(shape) for _, shape in segments]
+    per_modality, group_length = assign_groups(num_groups, lengths)
+    rows, groups_of, next_group = [], [], 0
+    for (start, shape), length, k in zip(segments, lengths, per_modality):
+        ids = start + element_order(shape, order)  # [L] element ids in grouping order
+        local = math.ceil(length / k)  # elements per group of this modality (its last group padded)
+        ids = torch.cat([ids, ids.new_full((local * k - length,), -1)]).view(k, local)  # [k, local]
+        ids = torch.cat([ids, ids.new_full((k, group_length - local), -1)], dim=1)  # [k, n]
+        rows.append(ids)
+        groups_of.append(tuple(range(next_group, next_group + k)))
+        next_group += k
+    return GroupLayout(torch.cat(rows), tuple(groups_of), sum(lengths))
+
+
+def regroup(x: torch.Tensor, num_groups: int, kind: str = "reshape") -> torch.Tensor:
+    """[B, G, N, C] -> [B, G', G N / G', C]."""
+    b, g, n, c = x.shape
+    if (g * n) % num_groups:
+        raise ValueError(f"cannot regroup {g} groups of {n} latents into {num_groups} groups")
+    if kind == "transpose_reshape":
+        x = x.transpose(1, 2)  # [B, N, G, C]: each new group takes latents from every old group
+    elif kind != "reshape":
+        raise ValueError(f"unknown regroup {kind!r}; use one of {', '.join(REGROUPS)}")
+    return x.reshape(b, num_groups, g * n // num_groups, c)
