@@ -50,12 +50,16 @@ class MAETask(Task):
         return {"loss": (float(err.sum()), int(count.sum())), "psnr": (float(psnr.sum()), int(psnr.numel()))}
 
     def postprocess(self, outputs: Outputs, batch: Mapping[str, torch.Tensor] | None = None) -> list[Any]:
-        """Per example: the input with its hidden elements replaced by their reconstruction ([M, C]), the number
-        hidden, and the PSNR of the reconstruction."""
-        rec, mask, target = self._parts(outputs)
+        """Per example: how many elements were hidden, and the MSE and PSNR of their reconstruction. (The filled-in
+        input itself is `fill(outputs)`.)"""
         err, count = self._squared_errors(outputs)
         mse = err / count.clamp_min(1)
         psnr = 10 * torch.log10(self.config.data_range ** 2 / mse.clamp_min(1e-10))
-        filled = torch.where(mask[..., None], rec, target[..., :rec.shape[-1]])  # [B, M, C]
-        return [{"reconstruction": f.cpu(), "hidden": int(m.sum()), "psnr": round(float(p), 3)}
-                for f, m, p in zip(filled, mask, psnr)]
+        hidden = self._parts(outputs)[1].sum(-1)
+        return [{"hidden": int(h), "mse": round(float(e), 6), "psnr": round(float(p), 3)}
+                for h, e, p in zip(hidden, mse, psnr)]
+
+    def fill(self, outputs: Outputs) -> torch.Tensor:
+        """The input with its hidden elements replaced by their reconstruction: [B, M, C]."""
+        rec, mask, target = self._parts(outputs)
+        return torch.where(mask[..., None], rec, target[..., :rec.shape[-1]].to(rec.dtype))
