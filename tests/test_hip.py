@@ -282,3 +282,14 @@ def test_hip_tiny_learns_to_reconstruct(cli, tmp_path):
     assert first > 0.4
     assert final["loss"] < 0.6 * first, (first, final)
     assert final["psnr"] > 10.5
+
+
+def test_positions_none_takes_positions_from_the_input():
+    """positions = "none": no table (e.g. Fourier features concatenated by the pipeline); MAE then has no queries."""
+    config = dict(num_groups=(4, 1, 4), self_attends=(1, 1, 1), latents=(4, 8, 4), channels=(16, 32, 16),
+                  self_attend_heads=(2, 4, 2), embedding_channels=8, positions="none")
+    encoder = HiPEncoder(HiPEncoderConfig(**config), BuildContext(index_shape=(8, 8), input_channels=3))
+    assert len(encoder.positions) == 0
+    assert encoder(ByteArray(torch.randn(2, 64, 3), (8, 8))).latents.shape == (2, 8, 32)
+    with pytest.raises(ValueError, match="queries the decoder with learned positions"):
+        HiPEncoderConfig(**config, mask_ratio=0.5)

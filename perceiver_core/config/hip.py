@@ -63,6 +63,10 @@ class HiPEncoderConfig(ComponentConfig):
                                 "learned [M, E] position table goes through a bias-free E x E "
                                 "`position_encoding_linear` (one per modality slot of an input, as the official "
                                 "code; its tests use 512)")
+    positions: Literal["learned", "none"] = Field(
+        "learned", description="learned: a position table per modality added to its embedding (HiP; needed to "
+                               "reconstruct); none: the input carries its positions itself (e.g. the pipeline's "
+                               "Fourier features, concatenated before the embedding; classification only)")
     regroup: Literal["reshape", "transpose_reshape"] = Field(
         "reshape", description="regrouping between blocks: merge neighbouring groups, or mix all groups")
     order: Literal["raster", "morton"] = Field(
@@ -126,6 +130,9 @@ class HiPEncoderConfig(ComponentConfig):
         if self.processor_latents_train is not None and self.processor_latents_train % self.num_groups[p + 1]:
             raise ValueError(f"processor_latents_train ({self.processor_latents_train}) must be divisible by the "
                              f"next block's {self.num_groups[p + 1]} groups")
+        if self.positions == "none" and self.mask_ratio > 0:
+            raise ValueError("masked auto-encoding queries the decoder with learned positions: positions = "
+                             "'learned' with mask_ratio > 0")
         if self.class_modalities and self.mask_ratio > 0:
             raise ValueError("mask_ratio and class_modalities cannot be combined (labels are not masked)")
         return self

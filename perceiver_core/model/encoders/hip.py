@@ -68,9 +68,10 @@ class HiPEncoder(Encoder):
         p = self.processor_index = c.processor_index
         # per-modality embedding and learned position table ("pos_emb_mae_<modality>")
         self.embed = nn.ModuleDict({m: nn.Linear(self.modalities[m][1], e) for m in main})
-        self.positions = nn.ParameterDict({m: _table(math.prod(self.modalities[m][0]), e) for m in main})
+        learned = c.positions == "learned"
+        self.positions = nn.ParameterDict({m: _table(math.prod(self.modalities[m][0]), e) for m in main if learned})
         slots = c.max_modalities_per_input or len(main)
-        project = c.position_encoding_channels is not None and c.position_encoding_channels != e
+        project = learned and c.position_encoding_channels is not None and c.position_encoding_channels != e
         self.position_linear = nn.ModuleList(nn.Linear(e, e, bias=False) for _ in range(slots)) if project else None
         # class labels join the processor's input: embedded to its width (so no position projection)
         width = c.channels[p - 1]
@@ -110,10 +111,15 @@ class HiPEncoder(Encoder):
 
     @property
     def max_slots(self) -> int:
-        return len(self.position_linear) if self.position_linear is not None else len(self.embed)
+        if self.position_linear is not None:
+            return len(self.position_linear)
+        return self.config.max_modalities_per_input or len(self.embed)
 
     def position_table(self, modality: str, slot: int) -> torch.Tensor:
-        """[M_m, E]: the learned table, projected by the slot's `position_encoding_linear` when there is one."""
+        """[M_m, E]: the learned table, projected by the slot's `position_encoding_linear` when there is one
+        (None with positions = "none")."""
+        if modality not in self.positions:
+            return None
         table = self.positions[modality]
         return self.position_linear[slot](table) if self.position_linear is not None else table
 
@@ -129,8 +135,9 @@ class HiPEncoder(Encoder):
             channels = self.modalities[seg.modality][1]
             x = data[:, seg.start:seg.start + seg.length, :channels]  # [B, M_m, C_m]
             pos = self.position_table(seg.modality, slot)  # [M_m, E]
-            tokens.append(self.embed[seg.modality](x) + pos)  # [B, M_m, E]
-            queries.append(pos)
+            embedded = self.embed[seg.modality](x)  # [B, M_m, E]
+            tokens.append(embedded if pos is None else embedded + pos)
+            queries.append(pos if pos is not None else embedded.new_zeros(seg.length, embedded.shape[-1]))
             spans.append((offset, seg.index_shape))
             offset += seg.length
         x = torch.cat(tokens, dim=1) if len(tokens) > 1 else tokens[0]  # [B, M', E], M' = non-class elements

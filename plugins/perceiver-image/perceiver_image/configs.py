@@ -47,3 +47,10 @@ class Conv1x1Config(_ImageConfig):
 
     out_channels: int = Field(256, ge=1, description="channels of the convolution")
     spatial_downsample: int = Field(1, ge=1, description="stride of the convolution")
+
+
+class PhotosConfig(DataConfig):
+    crop: int = Field(256, ge=8, le=427, description="side of the square crops (256: 65,536 pixels)")
+    train_crops: int = Field(256, ge=1, description="training crops (from the left part of each photo)")
+    test_crops: int = Field(16, ge=1, description="test crops (from the right `crop` columns of each photo)")
+    seed: int = Field(0, description="seed of the crop positions")

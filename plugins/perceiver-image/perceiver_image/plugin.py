@@ -20,3 +20,6 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "image.digits", factory="perceiver_image.digits:DigitsDataset",
                  config="perceiver_image.configs:DigitsConfig",
                  description="scikit-learn's bundled 8x8 handwritten digits, fixed train/test split (offline)")
+    registry.add("dataset", "image.photos", factory="perceiver_image.photos:PhotosDataset",
+                 config="perceiver_image.configs:PhotosConfig",
+                 description="square crops of scikit-learn's two bundled colour photographs (offline; needs Pillow)")
