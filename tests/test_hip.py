@@ -293,3 +293,18 @@ def test_positions_none_takes_positions_from_the_input():
     assert encoder(ByteArray(torch.randn(2, 64, 3), (8, 8))).latents.shape == (2, 8, 32)
     with pytest.raises(ValueError, match="queries the decoder with learned positions"):
         HiPEncoderConfig(**config, mask_ratio=0.5)
+
+
+@pytest.mark.slow
+def test_bench_hip_preset_runs(tmp_path, capsys):
+    """`perceiver bench --preset hip-tiny` trains and infers HiP end to end (figures are printed, not asserted)."""
+    import json
+
+    from perceiver_core.commands.cli import main
+
+    out = tmp_path / "bench.json"
+    assert main(["bench", "--backend", "cpu", "--preset", "hip-tiny", "--steps", "2", "--warmup", "1",
+                 "--out", str(out), "--quiet"]) == 0
+    report = json.loads(out.read_text())
+    assert [(r["mode"], r["batch"]) for r in report["rows"]] == [("train", 2), ("infer", 2)]
+    assert all(r["ours"]["images_per_s"] > 0 and r["ours"]["mfu"] > 0 for r in report["rows"])
