@@ -308,3 +308,12 @@ def test_bench_hip_preset_runs(tmp_path, capsys):
     report = json.loads(out.read_text())
     assert [(r["mode"], r["batch"]) for r in report["rows"]] == [("train", 2), ("infer", 2)]
     assert all(r["ours"]["images_per_s"] > 0 and r["ours"]["mfu"] > 0 for r in report["rows"])
+
+
+def test_mae_without_masking_is_a_one_line_error():
+    from perceiver_core.errors import UserError
+
+    encoder, decoder = _tiny(0.0)
+    x = ByteArray(torch.randn(2, 64, 1), (8, 8))
+    with pytest.raises(UserError, match="mask_ratio > 0"):
+        MAETask(MAETaskConfig(), BuildContext()).loss(decoder(encoder(x), x), {})

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 import torch
 
 from ...config.hip import MAETaskConfig
+from ...errors import UserError
 from ...interfaces import BuildContext, Outputs, Task
 
 
@@ -27,8 +28,8 @@ class MAETask(Task):
     @staticmethod
     def _parts(outputs: Outputs) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         if not isinstance(outputs, Mapping) or not {"reconstruction", "mask", "target"} <= set(outputs):
-            raise ValueError("task mae needs a decoder that reports what it hid: use encoder hip with "
-                             "mask_ratio > 0 and decoder hip")
+            raise UserError("task mae needs a decoder that reports what it hid: use encoder hip with "
+                            "mask_ratio > 0 (e.g. --set encoder.mask_ratio=0.75) and decoder hip")
         return outputs["reconstruction"], outputs["mask"], outputs["target"]
 
     def _squared_errors(self, outputs: Outputs) -> tuple[torch.Tensor, torch.Tensor]:
