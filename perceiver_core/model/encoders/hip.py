@@ -145,7 +145,7 @@ class HiPEncoder(Encoder):
         layout = build_layout(spans, c.num_groups[0], c.order)
         z = layout.group(x)  # [B, G0, n, E]
         query = layout.group(query[None])  # [1, G0, n, E]
-        index = layout.index.to(data.device)[None]  # [1, G0, n]: element ids (into M'), -1 = padding
+        index = layout.index_on(data.device)[None]  # [1, G0, n]: element ids (into M'), -1 = padding
         if c.mask_ratio > 0:
             z, query, index = self._mask(z, query, index)  # [B, G0, n_keep, E], [B, G0, Q, E], [B, G0, Q]
         levels = []

@@ -17,7 +17,7 @@ back in place.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Sequence
 
@@ -79,6 +79,14 @@ class GroupLayout:
     index: torch.Tensor  # [G, n] int64
     groups_of: tuple[tuple[int, ...], ...]
     num_elements: int
+    _on_device: dict = field(default_factory=dict, compare=False, repr=False)
+
+    def index_on(self, device: torch.device) -> torch.Tensor:
+        """`index` on `device`, copied there once (layouts are cached, so this is once per input shape)."""
+        key = str(device)
+        if key not in self._on_device:
+            self._on_device[key] = self.index.to(device)
+        return self._on_device[key]
 
     @property
     def num_groups(self) -> int:
@@ -88,20 +96,17 @@ class GroupLayout:
     def group_length(self) -> int:
         return self.index.shape[1]
 
-    def to(self, device: torch.device) -> "GroupLayout":
-        return GroupLayout(self.index.to(device), self.groups_of, self.num_elements)
-
     def group(self, x: torch.Tensor) -> torch.Tensor:
         """[B, M, C] -> [B, G, n, C], padding slots zero."""
         b, _, c = x.shape
-        idx = self.index.to(x.device)
+        idx = self.index_on(x.device)
         flat = idx.clamp_min(0).reshape(-1)  # [G n]
         out = x.index_select(1, flat).view(b, *idx.shape, c)  # [B, G, n, C]
         return out * (idx >= 0).view(1, *idx.shape, 1).to(out.dtype)
 
     def ungroup(self, x: torch.Tensor) -> torch.Tensor:
         """[B, G, n, C] -> [B, M, C] (padding slots dropped)."""
-        return scatter_elements(x, self.index, self.num_elements)
+        return scatter_elements(x, self.index_on(x.device), self.num_elements)
 
 
 def scatter_elements(x: torch.Tensor, index: torch.Tensor, num_elements: int) -> torch.Tensor:
