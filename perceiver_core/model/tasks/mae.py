@@ -45,7 +45,7 @@ class MAETask(Task):
         return err.sum() / count.sum().clamp_min(1)
 
     def metrics(self, outputs: Outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, int]]:
-        err, count = self._squared_errors(outputs)
+        err, count = (t.detach() for t in self._squared_errors(outputs))
         mse = err / count.clamp_min(1)  # [B]
         psnr = 10 * torch.log10(self.config.data_range ** 2 / mse.clamp_min(1e-10))  # [B]
         return {"loss": (float(err.sum()), int(count.sum())), "psnr": (float(psnr.sum()), int(psnr.numel()))}
@@ -53,7 +53,7 @@ class MAETask(Task):
     def postprocess(self, outputs: Outputs, batch: Mapping[str, torch.Tensor] | None = None) -> list[Any]:
         """Per example: how many elements were hidden, and the MSE and PSNR of their reconstruction. (The filled-in
         input itself is `fill(outputs)`.)"""
-        err, count = self._squared_errors(outputs)
+        err, count = (t.detach() for t in self._squared_errors(outputs))
         mse = err / count.clamp_min(1)
         psnr = 10 * torch.log10(self.config.data_range ** 2 / mse.clamp_min(1e-10))
         hidden = self._parts(outputs)[1].sum(-1)
