@@ -3,6 +3,7 @@ data and training budget (pipeline hip-digits), changing only where the position
 
   mae         the learned position table of a masked auto-encoder trained first (pipeline hip-tiny, same encoder
               shapes), copied in and trained on (the rest of the model starts from scratch);
+  mae-frozen  the same table, copied in and frozen (encoder.train_positions = false);
   class-only  a learned position table trained by the classification loss alone (hip-digits as it is);
   fourier     no learned table: Fourier features of the pixel grid (4 bands) concatenated to each pixel before
               the embedding, as the Perceiver digits pipeline.
@@ -25,6 +26,7 @@ from perceiver_core.registry.file import load_registry
 from perceiver_core.runtime.training import Trainer
 
 FOURIER = ['position={ use = "fourier", num_bands = 4 }', "encoder.positions=none"]
+ARMS = ["mae", "mae-frozen", "class-only", "fourier"]
 
 
 def run(name: str, out: Path, overrides: list[str], positions_from: Path | None = None) -> dict:
@@ -45,18 +47,23 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="runs/hip-ablation")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--epochs", type=int, default=None, help="classification epochs (default: hip-digits')")
+    ap.add_argument("--arms", nargs="+", default=ARMS, choices=ARMS, help="which arms to run (default: all)")
     args = ap.parse_args(argv)
     out = Path(args.out)
     rows = []
     for seed in args.seeds:
         common = [f"train.seed={seed}"] + ([f"train.epochs={args.epochs}"] if args.epochs else [])
-        mae = run("hip-tiny", out / f"mae-{seed}", [f"train.seed={seed}"])
-        arms = {"mae": run("hip-digits", out / f"cls-mae-{seed}", common, positions_from=out / f"mae-{seed}"),
-                "class-only": run("hip-digits", out / f"cls-only-{seed}", common),
-                "fourier": run("hip-digits", out / f"cls-fourier-{seed}", common + FOURIER)}
-        for arm, metrics in arms.items():
+        mae = None
+        if {"mae", "mae-frozen"} & set(args.arms):
+            mae = run("hip-tiny", out / f"mae-{seed}", [f"train.seed={seed}"])
+        plans = {"mae": (common, True), "mae-frozen": (common + ["encoder.train_positions=false"], True),
+                 "class-only": (common, False), "fourier": (common + FOURIER, False)}
+        for arm in args.arms:
+            overrides, from_mae = plans[arm]
+            metrics = run("hip-digits", out / f"cls-{arm}-{seed}", overrides,
+                          positions_from=out / f"mae-{seed}" if from_mae else None)
             rows.append({"seed": seed, "arm": arm, "accuracy": metrics["accuracy"], "loss": metrics["loss"],
-                         "mae_psnr": mae["psnr"] if arm == "mae" else None})
+                         "mae_psnr": mae["psnr"] if from_mae else None})
     (out / "ablation.json").write_text(json.dumps(rows, indent=2) + "\n")
     print(f"{'arm':<12} {'seed':>4} {'test accuracy':>14} {'test loss':>10}")
     for r in rows:

@@ -339,3 +339,12 @@ def test_checkpoint_round_trip_rebuilds_the_same_hip(tmp_path):
         a, b = model(batch), loaded(batch)
     assert torch.equal(a["mask"], b["mask"])
     torch.testing.assert_close(a["reconstruction"], b["reconstruction"])
+
+
+def test_frozen_positions_get_no_gradient():
+    encoder, decoder = _tiny(0.5, train_positions=False, position_encoding_channels=32)
+    x = ByteArray(torch.randn(2, 64, 1), (8, 8))
+    torch.nn.init.normal_(decoder.unembed["input"].weight)
+    MAETask(MAETaskConfig(), BuildContext()).loss(decoder(encoder(x), x), {}).backward()
+    assert encoder.positions["input"].grad is None and encoder.position_linear[0].weight.grad is None
+    assert encoder.embed["input"].weight.grad is not None

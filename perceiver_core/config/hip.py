@@ -67,6 +67,9 @@ class HiPEncoderConfig(ComponentConfig):
         "learned", description="learned: a position table per modality added to its embedding (HiP; needed to "
                                "reconstruct); none: the input carries its positions itself (e.g. the pipeline's "
                                "Fourier features, concatenated before the embedding; classification only)")
+    train_positions: bool = Field(
+        True, description="false: the learned position tables (and their position_encoding_linear) are frozen, "
+                          "e.g. positions taken from a masked auto-encoder while a classifier trains")
     regroup: Literal["reshape", "transpose_reshape"] = Field(
         "reshape", description="regrouping between blocks: merge neighbouring groups, or mix all groups")
     order: Literal["raster", "morton"] = Field(

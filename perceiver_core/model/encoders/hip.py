@@ -73,6 +73,9 @@ class HiPEncoder(Encoder):
         slots = c.max_modalities_per_input or len(main)
         project = learned and c.position_encoding_channels is not None and c.position_encoding_channels != e
         self.position_linear = nn.ModuleList(nn.Linear(e, e, bias=False) for _ in range(slots)) if project else None
+        if not c.train_positions:
+            for module in filter(None, (self.positions, self.position_linear)):
+                module.requires_grad_(False)
         # class labels join the processor's input: embedded to its width (so no position projection)
         width = c.channels[p - 1]
         self.class_embed = nn.ModuleDict({m: nn.Linear(self.modalities[m][1], width) for m in self.class_modalities})
