@@ -348,3 +348,27 @@ def test_frozen_positions_get_no_gradient():
     MAETask(MAETaskConfig(), BuildContext()).loss(decoder(encoder(x), x), {}).backward()
     assert encoder.positions["input"].grad is None and encoder.position_linear[0].weight.grad is None
     assert encoder.embed["input"].weight.grad is not None
+
+
+def test_multimodal_mae_counts_each_modality_own_channels():
+    """A packed image (3 channels) + audio (16 channels) input: the MSE averages over each element's own channels,
+    not the zero padding up to 16."""
+    torch.manual_seed(0)
+    modalities = {"image": {"index_shape": (64,), "channels": 3}, "audio": {"index_shape": (32,), "channels": 16}}
+    config = HiPEncoderConfig(num_groups=(4, 1, 4), self_attends=(1, 1, 1), latents=(4, 8, 4), channels=(16, 32, 16),
+                              self_attend_heads=(2, 4, 2), embedding_channels=8, modalities=modalities, mask_ratio=0.5)
+    context = BuildContext()
+    encoder, decoder = HiPEncoder(config, context), HiPDecoder(HiPDecoderConfig(), context)
+    for layer in decoder.unembed.values():
+        torch.nn.init.normal_(layer.weight)
+    data = torch.zeros(2, 96, 16)
+    data[:, :64, :3] = torch.randn(2, 64, 3)
+    data[:, 64:] = torch.randn(2, 32, 16)
+    x = ByteArray(data, (96,), segments=(Segment("image", 0, (64,)), Segment("audio", 64, (32,))))
+    out = decoder(encoder(x), x)
+    assert out["channels"].tolist() == [3] * 64 + [16] * 32
+    hidden = out["mask"]
+    diff = (out["reconstruction"] - data).square()
+    image, audio = diff[:, :64, :3][hidden[:, :64]], diff[:, 64:][hidden[:, 64:]]
+    expected = (image.sum() + audio.sum()) / (image.numel() + audio.numel())
+    torch.testing.assert_close(MAETask(MAETaskConfig(), BuildContext()).loss(out, {}), expected)

@@ -10,7 +10,8 @@
 
 Output: the reconstruction [B, M, C] laid out as the input; with masked auto-encoding, the mapping
 {"reconstruction" [B, M, C] (zeros where nothing was hidden), "mask" [B, M] (True = hidden and reconstructed),
-"target" [B, M, C] (the input)} for task `mae`.
+"target" [B, M, C] (the input), "channels" [M] (each element's own channel count: the packed array pads
+modalities to the widest)} for task `mae`.
 """
 
 from __future__ import annotations
@@ -97,4 +98,7 @@ class HiPDecoder(Decoder):
             offset += math.prod(seg.index_shape)
         if hidden is None:
             return out  # [B, M, C]
-        return {"reconstruction": out, "mask": hidden, "target": byte_array.data}
+        own = torch.full((m_total,), channels, dtype=torch.long, device=out.device)  # [M] channels of each element
+        for seg in state["segments"]:
+            own[seg.start:seg.start + seg.length] = self.modalities[seg.modality][1]
+        return {"reconstruction": out, "mask": hidden, "target": byte_array.data, "channels": own}

@@ -33,12 +33,17 @@ class MAETask(Task):
         return outputs["reconstruction"], outputs["mask"], outputs["target"]
 
     def _squared_errors(self, outputs: Outputs) -> tuple[torch.Tensor, torch.Tensor]:
-        """Per example: summed squared error over the hidden values [B], and their count [B]."""
+        """Per example: summed squared error over the hidden values [B], and their count [B]. Only each element's
+        own channels count (`outputs["channels"]`; a packed multimodal input pads modalities to the widest)."""
         rec, mask, target = self._parts(outputs)  # [B, M, C], [B, M], [B, M, C]
-        channels = rec.shape[-1]
-        err = (rec.float() - target[..., :channels].float()).square().sum(-1)  # [B, M]
+        width = rec.shape[-1]
+        own = outputs.get("channels")
+        if own is None:
+            own = torch.full(mask.shape[1:], width, dtype=torch.long, device=rec.device)
+        real = torch.arange(width, device=rec.device) < own[:, None]  # [M, C]
+        err = ((rec.float() - target[..., :width].float()).square() * real).sum(-1)  # [B, M]
         err = (err * mask).sum(-1)  # [B]
-        return err, mask.sum(-1) * channels
+        return err, (mask * own).sum(-1)
 
     def loss(self, outputs: Outputs, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         err, count = self._squared_errors(outputs)
