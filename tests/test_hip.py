@@ -372,3 +372,24 @@ def test_multimodal_mae_counts_each_modality_own_channels():
     image, audio = diff[:, :64, :3][hidden[:, :64]], diff[:, 64:][hidden[:, 64:]]
     expected = (image.sum() + audio.sum()) / (image.numel() + audio.numel())
     torch.testing.assert_close(MAETask(MAETaskConfig(), BuildContext()).loss(out, {}), expected)
+
+
+def test_morton_over_explicit_positions_restores_tiles_of_permuted_pixels():
+    """Pixels under a fixed permutation carry their true positions ([1, M, 2]); Morton order over those
+    coordinates groups them into the same 8x8 tiles as Morton over the grid does for unpermuted pixels."""
+    from perceiver_core import linear_positions
+    from perceiver_core.model.layers.grouping import point_order
+
+    perm = torch.randperm(32 * 32, generator=torch.Generator().manual_seed(0))
+    positions = linear_positions((32, 32))[perm]  # [M, 2] true positions of the shuffled pixels
+    layout = build_layout([(0, (32, 32))], 16, "morton", [point_order(positions)])
+    grid = build_layout([(0, (32, 32))], 16, "morton").index
+    for k in range(16):
+        assert sorted(perm[layout.index[k]].tolist()) == sorted(grid[k].tolist())
+    encoder = HiPEncoder(HiPEncoderConfig(num_groups=(16, 1, 16), self_attends=(1, 1, 1), latents=(4, 16, 4),
+                                          channels=(16, 32, 16), self_attend_heads=(2, 4, 2), embedding_channels=8,
+                                          order="morton"), BuildContext(index_shape=(32, 32), input_channels=1))
+    x = ByteArray(torch.randn(2, 1024, 1), (32, 32), positions=positions[None])
+    assert torch.equal(encoder(x).state["layout"].index, layout.index)
+    with pytest.raises(Exception, match="shared by the batch"):
+        encoder(ByteArray(torch.randn(2, 1024, 1), (32, 32), positions=positions[None].repeat(2, 1, 1)))

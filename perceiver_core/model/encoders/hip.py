@@ -25,7 +25,7 @@ from ...byte_array import ByteArray, Segment
 from ...config.hip import HiPEncoderConfig
 from ...errors import ByteArrayError
 from ...interfaces import BuildContext, Encoded, Encoder
-from ..layers.grouping import build_layout, regroup
+from ..layers.grouping import build_layout, point_order, regroup
 from ..layers.hip_blocks import HiPBlock, variance_scaling_
 
 DEFAULT_MODALITY = "input"
@@ -145,7 +145,7 @@ class HiPEncoder(Encoder):
             offset += seg.length
         x = torch.cat(tokens, dim=1) if len(tokens) > 1 else tokens[0]  # [B, M', E], M' = non-class elements
         query = torch.cat(queries, dim=0) if len(queries) > 1 else queries[0]  # [M', E]
-        layout = build_layout(spans, c.num_groups[0], c.order)
+        layout = build_layout(spans, c.num_groups[0], c.order, self._point_orders(byte_array, main))
         z = layout.group(x)  # [B, G0, n, E]
         query = layout.group(query[None])  # [1, G0, n, E]
         index = layout.index_on(data.device)[None]  # [1, G0, n]: element ids (into M'), -1 = padding
@@ -164,6 +164,21 @@ class HiPEncoder(Encoder):
                  "class_queries": {s.modality: self.class_positions[s.modality] for s in segments
                                    if s.modality in self.class_modalities}}
         return Encoded(latents=z[:, 0], levels=levels, state=state)  # latents [B, N_p, D_p]
+
+    def _point_orders(self, byte_array: ByteArray, main) -> list[torch.Tensor] | None:
+        """With order = morton and explicit positions shared by the batch ([1, M, d]: permuted pixels, a fixed
+        point set), the Z-order of those coordinates replaces the grid's; computed once per positions tensor."""
+        pos = byte_array.positions
+        if self.config.order != "morton" or pos is None:
+            return None
+        if pos.shape[0] != 1:
+            raise ByteArrayError("HiP's morton order over explicit positions needs them shared by the batch "
+                                 f"([1, M, d]), got {list(pos.shape)}; use order = 'raster' for per-example points")
+        key = (id(pos), pos._version)
+        if getattr(self, "_orders_key", None) != key:
+            self._orders = [point_order(pos[0, s.start:s.start + s.length]) for s in main]  # [M_m] each
+            self._orders_key = key
+        return self._orders
 
     def _class_tokens(self, data: torch.Tensor, segments) -> torch.Tensor:
         out = []

@@ -4,6 +4,7 @@ back in place.
 - `element_order(index_shape, order)`: the order of one modality's elements before grouping. `raster` is the
   row-major order of the index grid (the official code: groups of an image are row stripes); `morton` sorts the
   grid cells by their Z-order (bit-interleaved) code, so each group is a compact tile (locality-preserving).
+  `point_order(positions)` is the same Z-order over explicit coordinates (point clouds, permuted pixels).
 - `assign_groups(num_groups, lengths)`: each modality gets at least one group, extra groups go greedily to the
   modality with the most elements per group (google-deepmind/hierarchical_perceiver's rule); groups never mix
   modalities.
@@ -53,6 +54,17 @@ def element_order(index_shape: tuple[int, ...], order: str) -> torch.Tensor:
     coords = torch.stack([g.reshape(-1) for g in grids], dim=1)  # [M, d], row-major ids
     bits = max(1, max(int(n - 1).bit_length() for n in index_shape))
     return torch.argsort(morton_codes(coords, bits), stable=True)  # [M]
+
+
+def point_order(positions: torch.Tensor) -> torch.Tensor:
+    """Explicit coordinates [M, d] -> the permutation [M] sorting them by Z-order: each dimension is quantised to
+    as many bits as fit 62 over its own min..max range."""
+    pos = positions.detach().float().cpu()
+    m, d = pos.shape
+    bits = max(1, min(21, 62 // d))
+    lo, hi = pos.min(0).values, pos.max(0).values
+    scaled = (pos - lo) / (hi - lo).clamp_min(1e-12) * (2 ** bits - 1)  # [M, d] in [0, 2^bits - 1]
+    return torch.argsort(morton_codes(scaled.round().to(torch.int64), bits), stable=True)
 
 
 def assign_groups(num_groups: int, lengths: Sequence[int]) -> tuple[list[int], int]:
@@ -120,18 +132,29 @@ def scatter_elements(x: torch.Tensor, index: torch.Tensor, num_elements: int) ->
     return out[:, :num_elements]
 
 
-def build_layout(segments: Sequence[tuple[int, tuple[int, ...]]], num_groups: int, order: str) -> GroupLayout:
-    """segments: (start, index_shape) per modality of a packed input -> its layout for `num_groups` groups."""
-    return _build_layout(tuple((int(s), tuple(shape)) for s, shape in segments), num_groups, order)
+def build_layout(segments: Sequence[tuple[int, tuple[int, ...]]], num_groups: int, order: str,
+                 orders: Sequence[torch.Tensor] | None = None) -> GroupLayout:
+    """segments: (start, index_shape) per modality of a packed input -> its layout for `num_groups` groups.
+    `orders`: a permutation [M_m] per segment that replaces the grid order (e.g. `point_order` of explicit
+    positions); such layouts are not cached."""
+    key = tuple((int(s), tuple(shape)) for s, shape in segments)
+    if orders is not None:
+        return _layout(key, num_groups, order, orders)
+    return _build_layout(key, num_groups, order)
 
 
 @lru_cache(maxsize=64)
 def _build_layout(segments: tuple[tuple[int, tuple[int, ...]], ...], num_groups: int, order: str) -> GroupLayout:
+    return _layout(segments, num_groups, order, None)
+
+
+def _layout(segments, num_groups: int, order: str, orders) -> GroupLayout:
     lengths = [math.prod(shape) for _, shape in segments]
     per_modality, group_length = assign_groups(num_groups, lengths)
     rows, groups_of, next_group = [], [], 0
-    for (start, shape), length, k in zip(segments, lengths, per_modality):
-        ids = start + element_order(shape, order)  # [L] element ids in grouping order
+    for j, ((start, shape), length, k) in enumerate(zip(segments, lengths, per_modality)):
+        perm = orders[j] if orders is not None else element_order(shape, order)
+        ids = start + perm.to("cpu", torch.int64)  # [L] element ids in grouping order
         local = math.ceil(length / k)  # elements per group of this modality (its last group padded)
         ids = torch.cat([ids, ids.new_full((local * k - length,), -1)]).view(k, local)  # [k, local]
         ids = torch.cat([ids, ids.new_full((k, group_length - local), -1)], dim=1)  # [k, n]
