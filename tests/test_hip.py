@@ -391,5 +391,21 @@ def test_morton_over_explicit_positions_restores_tiles_of_permuted_pixels():
                                           order="morton"), BuildContext(index_shape=(32, 32), input_channels=1))
     x = ByteArray(torch.randn(2, 1024, 1), (32, 32), positions=positions[None])
     assert torch.equal(encoder(x).state["layout"].index, layout.index)
-    with pytest.raises(Exception, match="shared by the batch"):
-        encoder(ByteArray(torch.randn(2, 1024, 1), (32, 32), positions=positions[None].repeat(2, 1, 1)))
+
+
+def test_morton_per_example_points_groups_each_example_by_its_own_coordinates():
+    """Point clouds ([B, M, d] positions): each example is grouped by the Z-order of its own points, and the MAE
+    reconstruction lands back on its elements."""
+    torch.manual_seed(0)
+    encoder, decoder = _tiny(0.5, order="morton")
+    coords = torch.rand(2, 64, 3)
+    coords[1] = coords[0].flip(0)  # example 1: the same points in reverse order
+    x = ByteArray(torch.randn(2, 64, 1), (8, 8), positions=coords)
+    encoded = encoder(x)
+    index = encoded.state["layout"].index  # [2, 4, 16]
+    assert index.shape == (2, 4, 16)
+    for k in range(4):  # the same spatial groups, as element ids of each example's own order
+        assert sorted(index[0, k].tolist()) == sorted((63 - index[1, k]).tolist())
+    out = decoder(encoded, x)
+    assert out["mask"].sum(1).tolist() == [32, 32]
+    assert (out["reconstruction"][~out["mask"]] == 0).all()

@@ -147,8 +147,9 @@ class HiPEncoder(Encoder):
         query = torch.cat(queries, dim=0) if len(queries) > 1 else queries[0]  # [M', E]
         layout = build_layout(spans, c.num_groups[0], c.order, self._point_orders(byte_array, main))
         z = layout.group(x)  # [B, G0, n, E]
-        query = layout.group(query[None])  # [1, G0, n, E]
-        index = layout.index_on(data.device)[None]  # [1, G0, n]: element ids (into M'), -1 = padding
+        query = layout.group(query[None])  # [B|1, G0, n, E]
+        index = layout.index_on(data.device)  # [B|1, G0, n]: element ids (into M'), -1 = padding
+        index = index if index.dim() == 3 else index[None]
         if c.mask_ratio > 0:
             z, query, index = self._mask(z, query, index)  # [B, G0, n_keep, E], [B, G0, Q, E], [B, G0, Q]
         levels = []
@@ -166,17 +167,17 @@ class HiPEncoder(Encoder):
         return Encoded(latents=z[:, 0], levels=levels, state=state)  # latents [B, N_p, D_p]
 
     def _point_orders(self, byte_array: ByteArray, main) -> list[torch.Tensor] | None:
-        """With order = morton and explicit positions shared by the batch ([1, M, d]: permuted pixels, a fixed
-        point set), the Z-order of those coordinates replaces the grid's; computed once per positions tensor."""
+        """With order = morton and explicit positions ([1, M, d]: permuted pixels, a fixed point set; [B, M, d]:
+        point clouds), the Z-order of those coordinates replaces the grid's (per example for [B, M, d]);
+        recomputed only when the positions tensor changes."""
         pos = byte_array.positions
         if self.config.order != "morton" or pos is None:
             return None
-        if pos.shape[0] != 1:
-            raise ByteArrayError("HiP's morton order over explicit positions needs them shared by the batch "
-                                 f"([1, M, d]), got {list(pos.shape)}; use order = 'raster' for per-example points")
-        key = (id(pos), pos._version)
+        key = (id(pos), pos._version, tuple(pos.shape))
         if getattr(self, "_orders_key", None) != key:
-            self._orders = [point_order(pos[0, s.start:s.start + s.length]) for s in main]  # [M_m] each
+            shared = pos.shape[0] == 1
+            coords = pos[0] if shared else pos  # [M, d] or [B, M, d]
+            self._orders = [point_order(coords[..., s.start:s.start + s.length, :]) for s in main]  # [(B,) M_m]
             self._orders_key = key
         return self._orders
 

@@ -29,16 +29,16 @@ REGROUPS = ("reshape", "transpose_reshape")
 
 
 def morton_codes(coords: torch.Tensor, bits: int) -> torch.Tensor:
-    """Integer coordinates [n, d] (each < 2**bits) -> Z-order codes [n] (int64): bit b of dimension k lands at
+    """Integer coordinates [..., d] (each < 2**bits) -> Z-order codes [...] (int64): bit b of dimension k lands at
     bit b * d + (d - 1 - k), so dimension 0 (rows) is the most significant at every level."""
-    n, d = coords.shape
+    d = coords.shape[-1]
     if bits * d > 62:
         raise ValueError(f"a {d}-D Morton order with {bits} bits per dimension does not fit 62 bits")
-    codes = torch.zeros(n, dtype=torch.int64)
     coords = coords.to(torch.int64)
+    codes = torch.zeros(coords.shape[:-1], dtype=torch.int64, device=coords.device)
     for b in range(bits):
         for k in range(d):
-            codes |= ((coords[:, k] >> b) & 1) << (b * d + (d - 1 - k))
+            codes |= ((coords[..., k] >> b) & 1) << (b * d + (d - 1 - k))
     return codes
 
 
@@ -57,14 +57,14 @@ def element_order(index_shape: tuple[int, ...], order: str) -> torch.Tensor:
 
 
 def point_order(positions: torch.Tensor) -> torch.Tensor:
-    """Explicit coordinates [M, d] -> the permutation [M] sorting them by Z-order: each dimension is quantised to
-    as many bits as fit 62 over its own min..max range."""
-    pos = positions.detach().float().cpu()
-    m, d = pos.shape
+    """Explicit coordinates [..., M, d] -> the permutation [..., M] sorting them by Z-order: each dimension is
+    quantised to as many bits as fit 62, over its own min..max range (per example)."""
+    pos = positions.detach().float()
+    d = pos.shape[-1]
     bits = max(1, min(21, 62 // d))
-    lo, hi = pos.min(0).values, pos.max(0).values
-    scaled = (pos - lo) / (hi - lo).clamp_min(1e-12) * (2 ** bits - 1)  # [M, d] in [0, 2^bits - 1]
-    return torch.argsort(morton_codes(scaled.round().to(torch.int64), bits), stable=True)
+    lo, hi = pos.amin(-2, keepdim=True), pos.amax(-2, keepdim=True)
+    scaled = (pos - lo) / (hi - lo).clamp_min(1e-12) * (2 ** bits - 1)  # [..., M, d] in [0, 2^bits - 1]
+    return torch.argsort(morton_codes(scaled.round().to(torch.int64), bits), dim=-1, stable=True)
 
 
 def assign_groups(num_groups: int, lengths: Sequence[int]) -> tuple[list[int], int]:
@@ -83,12 +83,13 @@ def assign_groups(num_groups: int, lengths: Sequence[int]) -> tuple[list[int], i
 
 @dataclass(frozen=True)
 class GroupLayout:
-    """Where each element of a packed input goes: `index` [G, n] holds element ids (-1 = zero padding).
+    """Where each element of a packed input goes: `index` [G, n] holds element ids (-1 = zero padding), or
+    [B, G, n] when the order differs per example (explicit per-example positions).
 
     `groups_of[k]` lists the groups of modality k (in order), so outputs can be split back per modality.
     """
 
-    index: torch.Tensor  # [G, n] int64
+    index: torch.Tensor  # [G, n] or [B, G, n] int64
     groups_of: tuple[tuple[int, ...], ...]
     num_elements: int
     _on_device: dict = field(default_factory=dict, compare=False, repr=False)
@@ -102,19 +103,23 @@ class GroupLayout:
 
     @property
     def num_groups(self) -> int:
-        return self.index.shape[0]
+        return self.index.shape[-2]
 
     @property
     def group_length(self) -> int:
-        return self.index.shape[1]
+        return self.index.shape[-1]
 
     def group(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, M, C] -> [B, G, n, C], padding slots zero."""
-        b, _, c = x.shape
+        """[B|1, M, C] -> [B, G, n, C], padding slots zero."""
         idx = self.index_on(x.device)
-        flat = idx.clamp_min(0).reshape(-1)  # [G n]
-        out = x.index_select(1, flat).view(b, *idx.shape, c)  # [B, G, n, C]
-        return out * (idx >= 0).view(1, *idx.shape, 1).to(out.dtype)
+        c = x.shape[-1]
+        if idx.dim() == 2:  # one order for the whole batch: one index_select
+            out = x.index_select(1, idx.clamp_min(0).reshape(-1)).view(x.shape[0], *idx.shape, c)  # [B, G, n, C]
+            return out * (idx >= 0).view(1, *idx.shape, 1).to(out.dtype)
+        b = idx.shape[0]
+        flat = idx.clamp_min(0).reshape(b, -1, 1).expand(-1, -1, c)  # [B, G n, C]
+        out = torch.gather(x.expand(b, -1, -1), 1, flat).view(*idx.shape, c)  # [B, G, n, C]
+        return out * (idx >= 0)[..., None].to(out.dtype)
 
     def ungroup(self, x: torch.Tensor) -> torch.Tensor:
         """[B, G, n, C] -> [B, M, C] (padding slots dropped)."""
@@ -154,14 +159,18 @@ def _layout(segments, num_groups: int, order: str, orders) -> GroupLayout:
     rows, groups_of, next_group = [], [], 0
     for j, ((start, shape), length, k) in enumerate(zip(segments, lengths, per_modality)):
         perm = orders[j] if orders is not None else element_order(shape, order)
-        ids = start + perm.to("cpu", torch.int64)  # [L] element ids in grouping order
+        ids = start + perm.to(torch.int64)  # [..., L] element ids in grouping order
+        lead = tuple(ids.shape[:-1])
         local = math.ceil(length / k)  # elements per group of this modality (its last group padded)
-        ids = torch.cat([ids, ids.new_full((local * k - length,), -1)]).view(k, local)  # [k, local]
-        ids = torch.cat([ids, ids.new_full((k, group_length - local), -1)], dim=1)  # [k, n]
+        ids = torch.cat([ids, ids.new_full(lead + (local * k - length,), -1)], -1).view(*lead, k, local)
+        ids = torch.cat([ids, ids.new_full(lead + (k, group_length - local), -1)], dim=-1)  # [..., k, n]
         rows.append(ids)
         groups_of.append(tuple(range(next_group, next_group + k)))
         next_group += k
-    return GroupLayout(torch.cat(rows), tuple(groups_of), sum(lengths))
+    if len({r.dim() for r in rows}) > 1:  # some segments ordered per example: broadcast the others
+        b = max(r.shape[0] for r in rows if r.dim() == 3)
+        rows = [r if r.dim() == 3 else r.expand(b, -1, -1) for r in rows]
+    return GroupLayout(torch.cat(rows, dim=-2), tuple(groups_of), sum(lengths))
 
 
 def regroup(x: torch.Tensor, num_groups: int, kind: str = "reshape") -> torch.Tensor:
