@@ -242,16 +242,16 @@ def test_processor_latents_subsampled_in_training_only():
 
 
 @pytest.mark.parametrize("fields,message", [
-    (dict(num_groups=(4, 1)), "odd number of blocks"),
-    (dict(num_groups=(4, 2, 4)), "processor .* must have 1 group"),
-    (dict(latents=(4, 6, 4)), "cannot be regrouped"),
-    (dict(self_attend_heads=(3, 4, 2)), "divisible by self_attend_heads"),
-    (dict(channels=(16, 32)), "one per block"),
-    (dict(processor_latents_train=3), "divisible by the next block's 4 groups"),
+    ({"num_groups": (4, 1)}, "odd number of blocks"),
+    ({"num_groups": (4, 2, 4)}, "processor .* must have 1 group"),
+    ({"latents": (4, 6, 4)}, "cannot be regrouped"),
+    ({"self_attend_heads": (3, 4, 2)}, "divisible by self_attend_heads"),
+    ({"channels": (16, 32)}, "one per block"),
+    ({"processor_latents_train": 3}, "divisible by the next block's 4 groups"),
 ])
 def test_config_errors(fields, message):
-    base = dict(num_groups=(4, 1, 4), self_attends=(1, 1, 1), latents=(4, 8, 4), channels=(16, 32, 16),
-                self_attend_heads=(2, 4, 2), embedding_channels=8)
+    base = {"num_groups": (4, 1, 4), "self_attends": (1, 1, 1), "latents": (4, 8, 4), "channels": (16, 32, 16),
+            "self_attend_heads": (2, 4, 2), "embedding_channels": 8}
     if "num_groups" in fields and len(fields["num_groups"]) == 2:
         base = {k: v[:2] if isinstance(v, tuple) else v for k, v in base.items()}
     with pytest.raises(ValueError, match=message):
@@ -259,7 +259,7 @@ def test_config_errors(fields, message):
 
 
 def test_input_errors_name_the_modality():
-    encoder, decoder = official_model("HiP", "Mini", device="cpu")
+    encoder, _ = official_model("HiP", "Mini", device="cpu")
     with pytest.raises(Exception, match="give the input segments"):
         encoder(ByteArray(torch.randn(1, 1024, 3), (1024,)))
     bad = ByteArray(torch.randn(1, 1024, 3), (1024,), segments=(Segment("video", 0, (1024,)),))
@@ -286,8 +286,8 @@ def test_hip_tiny_learns_to_reconstruct(cli, tmp_path):
 
 def test_positions_none_takes_positions_from_the_input():
     """positions = "none": no table (e.g. Fourier features concatenated by the pipeline); MAE then has no queries."""
-    config = dict(num_groups=(4, 1, 4), self_attends=(1, 1, 1), latents=(4, 8, 4), channels=(16, 32, 16),
-                  self_attend_heads=(2, 4, 2), embedding_channels=8, positions="none")
+    config = {"num_groups": (4, 1, 4), "self_attends": (1, 1, 1), "latents": (4, 8, 4), "channels": (16, 32, 16),
+              "self_attend_heads": (2, 4, 2), "embedding_channels": 8, "positions": "none"}
     encoder = HiPEncoder(HiPEncoderConfig(**config), BuildContext(index_shape=(8, 8), input_channels=3))
     assert len(encoder.positions) == 0
     assert encoder(ByteArray(torch.randn(2, 64, 3), (8, 8))).latents.shape == (2, 8, 32)

@@ -16,17 +16,18 @@ from .base import ComponentConfig
 #: google-deepmind/hierarchical_perceiver perceiver.py VARIANTS (HiP ones):
 #: groups, self-attends, latents per group, channels, self-attend heads, embedding channels
 HIP_VARIANTS: dict[str, dict] = {
-    "Mini": dict(num_groups=(16, 1, 16), self_attends=(2, 1, 1), latents=(128, 64, 128),
-                 channels=(128, 1024, 128), self_attend_heads=(4, 32, 4), embedding_channels=32),
-    "16": dict(num_groups=(16, 4, 1, 1, 1, 4, 16), self_attends=(2, 2, 18, 2, 1, 1, 1),
-               latents=(128, 256, 256, 64, 256, 256, 128), channels=(128, 256, 512, 1024, 512, 256, 128),
-               self_attend_heads=(4, 8, 16, 32, 16, 8, 4), embedding_channels=32),
-    "256": dict(num_groups=(256, 64, 16, 4, 1, 1, 1, 4, 16, 64, 256), self_attends=(1, 1, 2, 2, 18, 2, 1, 1, 1, 1, 1),
-                latents=(32, 64, 128, 256, 256, 64, 256, 256, 128, 64, 32),
-                channels=(64, 96, 128, 256, 512, 1024, 256, 128, 64, 32, 16),
-                self_attend_heads=(1, 2, 4, 8, 16, 32, 16, 8, 4, 2, 1), embedding_channels=16),
-    "16x3": dict(num_groups=(16, 1, 16), self_attends=(2, 18, 2), latents=(128, 256, 128),
-                 channels=(128, 1024, 128), self_attend_heads=(4, 32, 4), embedding_channels=32),
+    "Mini": {"num_groups": (16, 1, 16), "self_attends": (2, 1, 1), "latents": (128, 64, 128),
+             "channels": (128, 1024, 128), "self_attend_heads": (4, 32, 4), "embedding_channels": 32},
+    "16": {"num_groups": (16, 4, 1, 1, 1, 4, 16), "self_attends": (2, 2, 18, 2, 1, 1, 1),
+           "latents": (128, 256, 256, 64, 256, 256, 128), "channels": (128, 256, 512, 1024, 512, 256, 128),
+           "self_attend_heads": (4, 8, 16, 32, 16, 8, 4), "embedding_channels": 32},
+    "256": {"num_groups": (256, 64, 16, 4, 1, 1, 1, 4, 16, 64, 256),
+            "self_attends": (1, 1, 2, 2, 18, 2, 1, 1, 1, 1, 1),
+            "latents": (32, 64, 128, 256, 256, 64, 256, 256, 128, 64, 32),
+            "channels": (64, 96, 128, 256, 512, 1024, 256, 128, 64, 32, 16),
+            "self_attend_heads": (1, 2, 4, 8, 16, 32, 16, 8, 4, 2, 1), "embedding_channels": 16},
+    "16x3": {"num_groups": (16, 1, 16), "self_attends": (2, 18, 2), "latents": (128, 256, 128),
+             "channels": (128, 1024, 128), "self_attend_heads": (4, 32, 4), "embedding_channels": 32},
 }
 _TUPLES = ("num_groups", "self_attends", "latents", "channels", "self_attend_heads")
 

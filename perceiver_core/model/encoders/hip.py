@@ -40,10 +40,10 @@ def hip_modalities(config: HiPEncoderConfig, context: BuildContext) -> dict[str,
 
 
 def block_kwargs(c: HiPEncoderConfig, i: int) -> dict[str, Any]:
-    return dict(groups=c.num_groups[i], latents=c.latents[i], channels=c.channels[i], self_attends=c.self_attends[i],
-                self_attend_heads=c.self_attend_heads[i], cross_attend_heads=c.cross_attend_heads[i],
-                cross_attend_widening=c.cross_attend_widening[i], self_attend_widening=c.self_attend_widening[i],
-                dropout=c.dropout)
+    return {"groups": c.num_groups[i], "latents": c.latents[i], "channels": c.channels[i],
+            "self_attends": c.self_attends[i], "self_attend_heads": c.self_attend_heads[i],
+            "cross_attend_heads": c.cross_attend_heads[i], "cross_attend_widening": c.cross_attend_widening[i],
+            "self_attend_widening": c.self_attend_widening[i], "dropout": c.dropout}
 
 
 def _table(rows: int, channels: int) -> nn.Parameter:
@@ -130,7 +130,6 @@ class HiPEncoder(Encoder):
     def forward(self, byte_array: ByteArray) -> Encoded:
         c = self.config
         data = byte_array.data  # [B, M, C]
-        b = data.shape[0]
         segments = self.segments(byte_array)
         main = [s for s in segments if s.modality not in self.class_modalities]
         tokens, queries, spans, offset = [], [], [], 0

@@ -7,7 +7,8 @@ Metrics: `loss` (MSE per hidden value) and `psnr` = 10 log10(data_range^2 / MSE)
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 import torch
 

@@ -10,9 +10,10 @@ Pillow (`pip install pillow`).
 from __future__ import annotations
 
 import importlib.util
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +30,7 @@ def _photo_dir() -> Path:
     spec = importlib.util.find_spec("sklearn")
     if spec is None or not spec.submodule_search_locations:
         raise UserError("the image.photos dataset needs scikit-learn: pip install scikit-learn")
-    return Path(list(spec.submodule_search_locations)[0]) / "datasets" / "images"
+    return Path(next(iter(spec.submodule_search_locations))) / "datasets" / "images"
 
 
 def load_photos() -> list[np.ndarray]:
