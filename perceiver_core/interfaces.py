@@ -36,6 +36,7 @@ class BuildContext:
     index_shape / input_channels: of one example's byte array, set by the preprocessor.
     position_channels: P, set by the position encoding. latent_channels / num_latents: set by the encoder.
     num_outputs: K, set by the task (e.g. the number of classes).
+    encoder_config: the encoder's resolved config as JSON, for a decoder that mirrors its encoder (HiP's U-Net).
     """
 
     dataset: dict[str, Any] = field(default_factory=dict)
@@ -45,6 +46,7 @@ class BuildContext:
     latent_channels: int | None = None
     num_latents: int | None = None
     num_outputs: int | None = None
+    encoder_config: dict[str, Any] | None = None
 
     def require(self, name: str, who: str):
         value = getattr(self, name)
@@ -122,12 +124,15 @@ class PositionEncoding(nn.Module, abc.ABC):
 class Encoded:
     """What an encoder hands to a decoder: latents [B, N, D] plus what some decoders need.
 
-    levels: per-level outputs (HiP skip connections); inputs: the byte array (queries built from inputs).
+    levels: per-level outputs (HiP skip connections); inputs: the byte array (queries built from inputs);
+    state: what an encoder hands to the decoder made for it and nobody else reads (HiP: how the input was
+    grouped and masked, and the position queries of the elements to reconstruct).
     """
 
     latents: torch.Tensor
     inputs: ByteArray | None = None
     levels: list[torch.Tensor] = field(default_factory=list)
+    state: dict[str, Any] = field(default_factory=dict)
 
 
 class Encoder(nn.Module, abc.ABC):
@@ -165,12 +170,18 @@ class Decoder(nn.Module, abc.ABC):
     reads_inputs: bool = True
 
     @abc.abstractmethod
-    def forward(self, encoded: Encoded, byte_array: ByteArray) -> torch.Tensor:
-        """Latents -> outputs [B, O, K]."""
+    def forward(self, encoded: Encoded, byte_array: ByteArray) -> "Outputs":
+        """Latents -> outputs [B, O, K] (or named tensors, see `Outputs`)."""
 
     def tie_to(self, preprocessor: Preprocessor) -> None:
         """Called once the pipeline is built: share weights with the preprocessor (e.g. output logits tied to
         the input embedding). Most decoders share nothing."""
+
+
+#: What a decoder returns and a task reads: a tensor [B, O, K], or named tensors when the task needs more than one
+#: (HiP's masked auto-encoding: the reconstruction, which elements were hidden, and their targets). Only the
+#: decoder and the task made for it look inside.
+Outputs = torch.Tensor | Mapping[str, torch.Tensor]
 
 
 class Task(nn.Module, abc.ABC):

@@ -8,10 +8,12 @@ from .base import ComponentConfig
 from .data import DataConfig, FileDataConfig, NoDataConfig
 from .decoders import BasicDecoderConfig, ClassificationDecoderConfig, PooledDecoderConfig
 from .encoders import PerceiverEncoderConfig
+from .hip import HiPDecoderConfig, HiPEncoderConfig, MAETaskConfig
 from .positions import FourierPositionConfig, LearnedPositionConfig, NoPositionConfig
 from .tasks import ClassificationTaskConfig
 from .train import TrainConfig
 
 __all__ = ["ComponentConfig", "DataConfig", "FileDataConfig", "NoDataConfig", "TrainConfig", "BasicDecoderConfig",
            "ClassificationDecoderConfig", "PooledDecoderConfig", "PerceiverEncoderConfig", "FourierPositionConfig",
-           "LearnedPositionConfig", "NoPositionConfig", "ClassificationTaskConfig"]
+           "LearnedPositionConfig", "NoPositionConfig", "ClassificationTaskConfig",
+           "HiPEncoderConfig", "HiPDecoderConfig", "MAETaskConfig"]

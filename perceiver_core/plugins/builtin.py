@@ -34,3 +34,11 @@ def perceiver_register_components(registry) -> None:
     add("task", "classification", factory="perceiver_core.model.tasks.classification:ClassificationTask",
         config=f"{_C}.tasks:ClassificationTaskConfig",
         description="cross-entropy with label smoothing; accuracy")
+    add("encoder", "hip", factory="perceiver_core.model.encoders.hip:HiPEncoder", config=f"{_C}.hip:HiPEncoderConfig",
+        description="Hierarchical Perceiver encoder: grouped blocks with weights shared across groups, down to "
+                    "the one-group processor (HiP); masked auto-encoding of learned positions")
+    add("decoder", "hip", factory="perceiver_core.model.decoders.hip:HiPDecoder", config=f"{_C}.hip:HiPDecoderConfig",
+        description="Hierarchical Perceiver decoder: mirrored blocks with U-Net skips, group-local reconstruction "
+                    "head, per-modality unembedding (HiP)")
+    add("task", "mae", factory="perceiver_core.model.tasks.mae:MAETask", config=f"{_C}.hip:MAETaskConfig",
+        description="masked auto-encoding: MSE on the hidden elements; reconstruction loss and PSNR")

@@ -69,6 +69,20 @@ def _imagenet(name: str, description: str, **kw) -> Preset:
                          c["num_classes"], c["bands"]), **kw)
 
 
+def _hip_sections(num_classes: int, **encoder: Any) -> dict[str, dict[str, Any]]:
+    """HiP's encoder half (blocks down to the processor, learned positions, Morton groups) + a class query: the
+    model a HiP classifier runs, on every raw pixel."""
+    return {
+        "task": {"use": "classification", "num_classes": num_classes},
+        "preprocessor": {"use": "image.pixels"},
+        "position": {"use": "none"},
+        "encoder": {"use": "hip", "order": "morton", **encoder},
+        "decoder": {"use": "classification"},
+    }
+
+
+_HIP_SIZES = (224, 512, 1024, 2048)
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     _imagenet("imagenet", "Perceiver IO ImageNet, Fourier K=64, 224^2, 512 x 1024 latents, 8 x 6 (48.4M params)",
               batches=(1,), steps=3, warmup=1),
@@ -79,4 +93,14 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("tiny", "CI-sized: 32 x 64 latents, 2 x 2 self-attends, 16^2 RGB, Fourier K=4 (seconds on a CPU)",
            _imagenet_sections(32, 64, 2, 2, 4, 10), image_size=16, num_classes=10, batches=(4,),
            hf=_hf(32, 64, 2, 2, 16, 10, 4), steps=3, warmup=1),
+    Preset("hip-16", "HiP-16 encoder + class query on raw pixels, batch 1 at 224^2 ... 2048^2 (50k to 4.2M inputs)",
+           _hip_sections(1000, variant="16", position_encoding_channels=512), image_size=224, num_classes=1000,
+           batches=(1,), sizes=_HIP_SIZES, steps=3, warmup=1),
+    Preset("hip-256", "HiP-256 encoder + class query on raw pixels, batch 1 at 224^2 ... 2048^2",
+           _hip_sections(1000, variant="256", position_encoding_channels=512), image_size=224, num_classes=1000,
+           batches=(1,), sizes=_HIP_SIZES, steps=3, warmup=1),
+    Preset("hip-tiny", "CI-sized HiP: groups 4-1-4, 16^2 RGB (seconds on a CPU)",
+           _hip_sections(10, num_groups=(4, 1, 4), self_attends=(1, 1, 1), latents=(8, 16, 8), channels=(32, 64, 32),
+                         self_attend_heads=(2, 4, 2), embedding_channels=16),
+           image_size=16, num_classes=10, batches=(2,), steps=2, warmup=1),
 ]}

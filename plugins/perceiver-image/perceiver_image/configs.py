@@ -82,3 +82,8 @@ class ImageFolderConfig(FileDataConfig):
                                                                          "or refuse them")
     sixteen_bit: Literal["scale", "refuse"] = Field("scale", description="16-bit greyscale images: scale to [0, 1], "
                                                                          "or refuse them")
+class PhotosConfig(DataConfig):
+    crop: int = Field(256, ge=8, le=427, description="side of the square crops (256: 65,536 pixels)")
+    train_crops: int = Field(256, ge=1, description="training crops (from the left part of each photo)")
+    test_crops: int = Field(16, ge=1, description="test crops (from the right `crop` columns of each photo)")
+    seed: int = Field(0, description="seed of the crop positions")

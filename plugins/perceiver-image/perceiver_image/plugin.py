@@ -24,3 +24,6 @@ def perceiver_register_components(registry) -> None:
                  config="perceiver_image.configs:ImageFolderConfig",
                  description="your own images: class subfolders (train/ val/ test/ or a seeded split), a manifest "
                              "or a Parquet table; crops, flips, RandAugment, MixUp, CutMix")
+    registry.add("dataset", "image.photos", factory="perceiver_image.photos:PhotosDataset",
+                 config="perceiver_image.configs:PhotosConfig",
+                 description="square crops of scikit-learn's two bundled colour photographs (offline; needs Pillow)")
