@@ -45,3 +45,8 @@ class ByteArrayError(UserError, ValueError):
 
 class BackendError(UserError):
     """A requested hardware backend is not installed or not usable on this machine."""
+
+
+class InputSizeError(UserError, ValueError):
+    """An input's size does not fit a model built for one fixed size (e.g. learned positions without
+    interpolation, a fixed pixel permutation); the message names both sizes and how to proceed."""

@@ -8,7 +8,8 @@ anything missing or left over is a clear error, never a silently random weight.
 
 The pipeline built mirrors HF's hard-coded task classes with our components (see docs/parity.md):
   Fourier: image.pixels + fourier(64 bands, max_resolution 224) + perceiver + classification decoder
-  Learned: image.conv1x1(256) + learned(256, projected to 256) + perceiver + classification decoder
+  Learned: image.conv1x1(256) + learned(256, projected to 256, resized bicubically for other image sizes)
+           + perceiver + classification decoder
   ConvProcessing: image.conv(64) + fourier(64 bands, max_resolution 56) + perceiver + classification decoder
   MaskedLM: text.bytes (embedding + learned positions) + perceiver + text.mlm_decoder (tied embeddings)
 """
@@ -127,7 +128,8 @@ def pipeline_table(architecture: str, c: dict[str, Any], folder: Path, image_siz
                             "concat_pos": True, "sine_only": False}, size)
     if architecture == "PerceiverForImageClassificationLearned":
         return _classifier(c, {"use": "image.conv1x1", "out_channels": 256, "spatial_downsample": 1, **norm},
-                           {"use": "learned", "num_channels": 256, "project_to": 256}, size)
+                           {"use": "learned", "num_channels": 256, "project_to": 256,
+                            "interpolate": True}, size)
     if architecture == "PerceiverForImageClassificationConvProcessing":
         return _classifier(c, {"use": "image.conv", "out_channels": 64, "use_batchnorm": True, **norm},
                            {"use": "fourier", "num_bands": 64, "max_resolution": [56, 56],
