@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UserError
@@ -167,14 +168,26 @@ def cmd_predict(args) -> int:
             examples.append(model.prepare(_read_input(model, args, item)))
         except (ValueError, TypeError, KeyError, OSError) as exc:  # a file that is not the model's kind of input
             raise UserError(f"{item}: cannot be used as input of this model: {exc}") from None
-    batch = collate(examples)
+    try:
+        batches = [collate(examples)]
+    except RuntimeError:  # inputs of different sizes do not stack: one at a time
+        batches = [collate([e]) for e in examples]
     with torch.no_grad():
-        predictions = model.predict(batch)
-    rows = [{"input": item, **(p if isinstance(p, dict) else {"prediction": p})}
-            for item, p in zip(args.inputs, predictions)]
+        predictions = [p for batch in batches for p in model.predict(batch)]
+    out_dir = Path(args.out)
+    rows = []
+    for item, p in zip(args.inputs, predictions):
+        p = model.task.save_prediction(p, out_dir, _stem(item))  # dense outputs are written as files
+        rows.append({"input": item, **(p if isinstance(p, dict) else {"prediction": p})})
     _emit(args, rows, "\n".join(f"{r['input']}: " + ", ".join(f"{k}={v}" for k, v in r.items() if k != "input")
                                 for r in rows))
     return 0
+
+
+def _stem(item: str) -> str:
+    """A file name for the outputs of one input (FRAME0,FRAME1 -> FRAME0's name; test:3 -> test-3)."""
+    first = item.split(",")[0]
+    return Path(first).stem if os.path.exists(first) else first.replace(":", "-").replace("/", "_")
 
 
 def _read_input(model, args, item: str):
@@ -287,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     run_args(p)
     p.add_argument("--checkpoint", required=True, metavar="FILE")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p.add_argument("--out", default=".", metavar="DIR", help="folder for dense predictions written as files "
+                                                             "(e.g. flow as .flo, .npy and .png; default: here)")
     p = add("import-hf", cmd_import_hf, "convert a Hugging Face Perceiver checkpoint folder into our checkpoint")
     p.add_argument("folder", metavar="DIR", help="folder with config.json and model.safetensors (or pytorch_model.bin)")
     p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")

@@ -12,6 +12,8 @@ The pipeline built mirrors HF's hard-coded task classes with our components (see
            + perceiver + classification decoder
   ConvProcessing: image.conv(64) + fourier(64 bands, max_resolution 56) + perceiver + classification decoder
   MaskedLM: text.bytes (embedding + learned positions) + perceiver + text.mlm_decoder (tied embeddings)
+  OpticalFlow: image.flow (3x3 patches of two frames, linear 54 -> 64) + fourier(64 bands, max_resolution
+           train_size) + perceiver + image.flow_decoder (queries = inputs, / 100) + image.flow task (x 20 = pixels)
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..errors import UserError
 # ImageNet statistics, HF's PerceiverImageProcessor defaults (used for files given to `perceiver predict`).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SUPPORTED = ("PerceiverForImageClassificationLearned", "PerceiverForImageClassificationFourier",
-             "PerceiverForImageClassificationConvProcessing", "PerceiverForMaskedLM")
+             "PerceiverForImageClassificationConvProcessing", "PerceiverForMaskedLM", "PerceiverForOpticalFlow")
 
 
 # -- reading HF files ------------------------------------------------------------------------------------------
@@ -144,6 +146,20 @@ def pipeline_table(architecture: str, c: dict[str, Any], folder: Path, image_siz
                 "position": {"use": "none"}, "encoder": _encoder(c),
                 "decoder": {"use": "text.mlm_decoder", "num_heads": 8, "qk_channels": 256, "v_channels": d_model,
                             "widening": 1, "use_query_residual": False}}
+    if architecture == "PerceiverForOpticalFlow":
+        train = c.get("train_size") or [368, 496]
+        if len(train) != 2:
+            raise UserError(f"train_size must be [height, width], got {train}")
+        # HF's flow model: prep_type patches, conv_after_patching 54 -> 64, Fourier 64 bands at train_size,
+        # PerceiverOpticalFlowDecoder (queries = inputs, 1 head, no query residual, rescale 100).
+        return {"task": {"use": "image.flow", "flow_scale": 20.0},
+                "data": {"use": "none", "image_shape": [int(train[0]), int(train[1]), 3]},
+                "preprocessor": {"use": "image.flow", "patch_size": 3, "channels": 64, "mean": [0.5], "std": [0.5]},
+                "position": {"use": "fourier", "num_bands": 64, "max_resolution": [int(train[0]), int(train[1])],
+                             "concat_pos": True, "sine_only": False},
+                "encoder": _encoder(c),
+                "decoder": {"use": "image.flow_decoder", "num_heads": 1, "rescale_factor": 100.0,
+                            "use_query_residual": False}}
     raise UserError(f"cannot import {architecture!r}; supported: {', '.join(SUPPORTED)}")
 
 
@@ -170,13 +186,15 @@ _PREFIXES: list[tuple[str, str, Callable[[str], str | None] | None]] = [
     (r"encoder\.blocks\.0\.layers\.(\d+)\.", r"perceiver.encoder.self_attends.\1.", _layer(_SELF)),
     # classification decoder (HF: PerceiverClassificationDecoder wrapping a basic decoder)
     (r"decoder\.query(?=@)", "perceiver.decoder.decoder.output_position_encodings.position_embeddings", None),
-    (r"decoder\.cross_attend\.(?=.*@cls)", "perceiver.decoder.decoder.decoding_cross_attention.", _layer(_CROSS)),
+    (r"decoder\.cross_attend\.(?=.*@(?:cls|flow))", "perceiver.decoder.decoder.decoding_cross_attention.",
+     _layer(_CROSS)),
     (r"decoder\.head\.", "perceiver.decoder.decoder.final_layer.", _layer([("", "")])),
     # masked LM decoder (HF: basic decoder + embedding decoder)
     (r"decoder\.queries\.query(?=@)", "perceiver.decoder.output_position_encodings.position_embeddings", None),
     (r"decoder\.cross_attend\.(?=.*@mlm)", "perceiver.decoder.decoding_cross_attention.", _layer(_CROSS)),
     (r"decoder\.bias(?=@)", "embedding_decoder.bias", None),
     # preprocessors and positions
+    (r"preprocessor\.project\.(?=.*@flow)", "perceiver.input_preprocessor.conv_after_patches.", _layer([("", "")])),
     (r"preprocessor\.convnet\.(?=.*@conv1x1)", "perceiver.input_preprocessor.convnet_1x1.", _layer([("", "")])),
     (r"preprocessor\.convnet\.", "perceiver.input_preprocessor.convnet.", _layer([("", "")])),
     (r"preprocessor\.embeddings\.", "perceiver.input_preprocessor.embeddings.", _layer([("", "")])),
@@ -187,7 +205,7 @@ _PREFIXES: list[tuple[str, str, Callable[[str], str | None] | None]] = [
 
 
 def hf_name(ours: str, family: str) -> str | None:
-    """The HF tensor name of one of our state-dict keys (family: 'cls', 'mlm', plus '@conv1x1'), or None."""
+    """The HF tensor name of one of our state-dict keys (family: 'cls', 'mlm', 'flow', plus '@conv1x1'), or None."""
     tagged = f"{ours}@{family}"
     for pattern, target, rename in _PREFIXES:
         m = re.match(pattern, tagged)
@@ -256,7 +274,7 @@ def import_hf(folder: str | Path, *, image_size: int | None = None, plugin_manag
     name = f"hf-{architecture.removeprefix('PerceiverFor').lower()}"
     spec = resolve_table(name, table, f"{folder}/config.json", plugin_manager)
     model = build_from_spec(spec, plugin_manager=plugin_manager)
-    family = "mlm" if architecture == "PerceiverForMaskedLM" else "cls"
+    family = {"PerceiverForMaskedLM": "mlm", "PerceiverForOpticalFlow": "flow"}.get(architecture, "cls")
     if table["preprocessor"]["use"] == "image.conv1x1":
         family += "@conv1x1"
     load_hf_weights(model, read_hf_weights(folder), family, str(folder))

@@ -47,3 +47,61 @@ class Conv1x1Config(_ImageConfig):
 
     out_channels: int = Field(256, ge=1, description="channels of the convolution")
     spatial_downsample: int = Field(1, ge=1, description="stride of the convolution")
+
+
+# -- dense outputs: optical flow and stereo -------------------------------------------------------------------
+class FlowConfig(ComponentConfig):
+    """Two frames -> per-pixel features (DeepMind's flow preprocessor): every frame zero-padded, k x k patches
+    around each pixel (k*k*C values, ordered (row, column, channel)), the two frames' patches stacked (frame-major:
+    2*k*k*C = 54 for k = 3, RGB), then a linear layer to `channels`."""
+
+    mean: tuple[float, ...] = Field((0.5,), description="per-channel mean subtracted from frames in [0, 1] (0.5 and "
+                                                        "std 0.5 map them to [-1, 1], as DeepMind's model expects)")
+    std: tuple[float, ...] = Field((0.5,), description="per-channel standard deviation frames are divided by")
+    patch_size: int = Field(3, ge=1, description="k: side of the patch around each pixel (odd; zero-padded by k // 2)")
+    channels: int = Field(64, ge=1, description="output channels of the linear layer after patching")
+    hflip: float = Field(0.0, ge=0, le=1, description="training only: probability of mirroring both frames left-right "
+                                                      "(the flow's u is negated and mirrored)")
+    vflip: float = Field(0.0, ge=0, le=1, description="training only: probability of mirroring both frames "
+                                                      "top-bottom (v is negated and mirrored)")
+    reverse: float = Field(0.0, ge=0, le=1, description="training only: probability of swapping the frames; used "
+                                                        "only with examples that carry the backward flow "
+                                                        "('flow_backward'), which becomes the target")
+    brightness: float = Field(0.0, ge=0, lt=1, description="training only: each frame's brightness is scaled by a "
+                                                           "factor drawn from [1 - b, 1 + b]")
+    random_crop: bool = Field(True, description="training only: frames larger than the training size are cut to "
+                                                "it at a random position (with their flow)")
+
+
+class FlowDecoderConfig(ComponentConfig):
+    """DeepMind's FlowDecoder: the queries are the preprocessed inputs themselves (data and positions), one per
+    pixel; they cross-attend to the latents; a zero-initialised linear layer maps each to (u, v); the outputs are
+    divided by `rescale_factor`."""
+
+    num_heads: int = Field(1, ge=1, description="heads of the decoder cross-attend")
+    qk_channels: int | None = Field(None, ge=1, description="query/key channels (default: the latents' channels)")
+    v_channels: int | None = Field(None, ge=1, description="value channels (default: qk channels)")
+    widening: int = Field(1, ge=1, description="MLP widening factor")
+    use_query_residual: bool = Field(False, description="add the queries back after the cross-attend")
+    rescale_factor: float = Field(100.0, gt=0, description="the head's output is divided by this (DeepMind: 100)")
+    output_channels: int = Field(2, ge=1, description="channels per pixel: 2 for optical flow (u, v)")
+
+
+class FlowTaskConfig(ComponentConfig):
+    """Dense regression of a flow field: end-point error (EPE) training loss over valid pixels; EPE and outlier
+    rate as metrics; predictions are [H, W, 2] flow fields in pixels."""
+
+    flow_scale: float = Field(20.0, gt=0, description="the model's outputs times this are pixels (DeepMind's "
+                                                      "FLOW_SCALE_FACTOR: targets are divided by it in training)")
+    loss: Literal["epe", "l1"] = Field("epe", description="epe: mean Euclidean error per pixel; l1: mean absolute "
+                                                          "error of u and v")
+    outlier_pixels: float = Field(3.0, gt=0, description="an outlier's error exceeds this many pixels ...")
+    outlier_fraction: float = Field(0.05, ge=0, description="... and this fraction of the true flow's length "
+                                                            "(KITTI's Fl / D1 definition)")
+    tile_overlap: int = Field(20, ge=1, description="prediction on frames larger than the training size: tiles of "
+                                                    "the training size overlapping by at least this many pixels "
+                                                    "(DeepMind: 20), blended by distance to the tile's edge")
+    tile_batch: int = Field(8, ge=1, description="tiles run through the model at once")
+    kind: Literal["flow", "disparity"] = Field("flow", description="disparity: the flow of a rectified stereo pair "
+                                                                   "(left to right, u = -disparity); predictions "
+                                                                   "also report the disparity map")

@@ -20,3 +20,14 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "image.digits", factory="perceiver_image.digits:DigitsDataset",
                  config="perceiver_image.configs:DigitsConfig",
                  description="scikit-learn's bundled 8x8 handwritten digits, fixed train/test split (offline)")
+    # dense outputs: optical flow and stereo (perceiver_image.flow)
+    registry.add("preprocessor", "image.flow", factory="perceiver_image.flow.preprocessor:FlowPreprocessor",
+                 config="perceiver_image.configs:FlowConfig",
+                 description="two frames -> 3x3 patches of both per pixel (54 values) -> linear (DeepMind's flow input)")
+    registry.add("decoder", "image.flow_decoder", factory="perceiver_image.flow.decoder:FlowDecoder",
+                 config="perceiver_image.configs:FlowDecoderConfig",
+                 description="queries = the inputs, one per pixel; zero-initialised head to (u, v), / 100 (DeepMind)")
+    registry.add("task", "image.flow", factory="perceiver_image.flow.task:FlowTask",
+                 config="perceiver_image.configs:FlowTaskConfig",
+                 description="dense flow/disparity regression: end-point error, outlier rate; tiled prediction "
+                             "writing .flo/.npy/.png")
