@@ -102,6 +102,9 @@ class FlowTaskConfig(ComponentConfig):
                                                     "the training size overlapping by at least this many pixels "
                                                     "(DeepMind: 20), blended by distance to the tile's edge")
     tile_batch: int = Field(8, ge=1, description="tiles run through the model at once")
+    tile_weights: Literal["interior", "deepmind"] = Field(
+        "interior", description="deepmind: weight = distance to the tile's nearest edge; interior: the same, "
+                                "counting only edges that face another tile (continuous along the frame's border)")
     kind: Literal["flow", "disparity"] = Field("flow", description="disparity: the flow of a rectified stereo pair "
                                                                    "(left to right, u = -disparity); predictions "
                                                                    "also report the disparity map")

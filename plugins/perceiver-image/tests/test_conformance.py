@@ -45,3 +45,16 @@ class TestDigits(DatasetConformance):
     distribution = "perceiver-image"
     component = "image.digits"
     config = {"batch_size": 8}
+
+
+_PAIR = np.random.default_rng(0).random((2, 6, 7, 3)).astype(np.float32)
+
+
+class TestFlowPairs(PreprocessorConformance):
+    plugin = "perceiver_image.plugin"
+    distribution = "perceiver-image"
+    component = "image.flow"
+    config = {"channels": 8, "hflip": 0.5, "vflip": 0.5, "brightness": 0.1}
+    dataset_info = {"image_shape": (6, 7, 3)}
+    examples = [{"frames": _PAIR, "flow": np.ones((6, 7, 2), dtype=np.float32)},
+                {"frames": (_PAIR * 255).astype(np.uint8), "flow": np.zeros((6, 7, 2), dtype=np.float32)}]

@@ -70,7 +70,7 @@ def read_pfm(path: str | os.PathLike) -> np.ndarray:
     size = p.stat().st_size
     with open(p, "rb") as f:
         lines = []
-        while len(lines) < 3:  # "PF|Pf", "W H", "scale": three whitespace-separated header fields
+        while len(lines) < 4:  # "PF|Pf", "W H", "scale": four whitespace-separated header fields
             line = f.readline(256)
             if not line:
                 raise UserError(f"{p}: truncated .pfm header")

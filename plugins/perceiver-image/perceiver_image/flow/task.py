@@ -82,7 +82,7 @@ class FlowTask(Task):
         key = "frames" if "frames" in batch else "patches"
         tile = tuple(model.preprocessor.index_shape)
         outputs = tiled_apply(lambda x: model({key: x}), batch[key], tile, min_overlap=self.config.tile_overlap,
-                              tile_batch=self.config.tile_batch)  # [B, H*W, 2]
+                              tile_batch=self.config.tile_batch, weights=self.config.tile_weights)  # [B, H*W, 2]
         return self.postprocess(outputs, batch)
 
     def save_prediction(self, prediction: Any, out_dir: Path, stem: str) -> dict[str, Any]:
