@@ -108,3 +108,42 @@ class FlowTaskConfig(ComponentConfig):
     kind: Literal["flow", "disparity"] = Field("flow", description="disparity: the flow of a rectified stereo pair "
                                                                    "(left to right, u = -disparity); predictions "
                                                                    "also report the disparity map")
+
+
+class PairsConfig(DataConfig):
+    """Frame pairs and ground truth from the user's own files, in one of two layouts:
+
+    pairs_file: a text file, one example per line: `FRAME0 FRAME1 TRUTH` (comma- or whitespace-separated, paths
+      relative to the file's folder; lines starting with # are comments);
+    frames + truth: a folder of frames (consecutive frames in sorted order within each sub-folder form pairs,
+      Sintel's layout) and a folder mirroring it that holds each pair's truth under its first frame's name
+      (frame_0001.png -> frame_0001.flo / .pfm / .npy / .png).
+
+    Training pairs are cut at random positions to `crop` by the preprocessor's augmentation (a new crop every
+    epoch, `repeats` per pair); held-out pairs give `test_crops` fixed crops each."""
+
+    pairs_file: str | None = Field(None, description="list file of FRAME0 FRAME1 TRUTH lines")
+    frames: str | None = Field(None, description="folder of frames (consecutive sorted frames pair up)")
+    truth: str | None = Field(None, description="folder of ground truth mirroring `frames`, named by the first frame")
+    kind: Literal["flow", "disparity"] = Field("flow", description="flow: truth is .flo/.pfm/.npy [H, W, 2]; "
+                                                                   "disparity: .pfm/.npy/.png [H, W] (left view, "
+                                                                   "u = -disparity)")
+    crop: tuple[int, int] = Field(description="(H, W) of the training crops: the model's training size")
+    channels: int = Field(3, ge=1, description="channels of the frames")
+    test_fraction: float = Field(0.2, ge=0, lt=1, description="fraction of the pairs held out as 'test'")
+    split_seed: int = Field(0, description="seed of the train/test split of the pairs")
+    repeats: int = Field(1, ge=1, description="training examples per pair per epoch (each a new random crop)")
+    test_crops: int = Field(4, ge=1, description="fixed crops per held-out pair")
+
+
+class StereoMotorcycleConfig(DataConfig):
+    """scikit-image's bundled Middlebury 2014 'Motorcycle' stereo pair (left, right, left disparity; 500 x 741,
+    disparities 7-60 px, unknown ones marked inf), downscaled and cut into crops: a stereo-disparity task that
+    installs offline. The right `test_fraction` of the columns is held out: training crops come from the rest."""
+
+    scale: int = Field(4, ge=1, description="downscale the pair by this factor (area average; disparity / scale)")
+    crop: tuple[int, int] = Field((32, 48), description="(H, W) of the crops: the model's training size")
+    test_fraction: float = Field(0.3, gt=0, lt=1, description="right fraction of the columns held out as 'test'")
+    train_crops: int = Field(2048, ge=1, description="training examples per epoch (each a new random crop)")
+    test_crops: int = Field(64, ge=1, description="fixed held-out crops (seeded)")
+    split_seed: int = Field(0, description="seed of the held-out crops' positions")

@@ -31,3 +31,9 @@ def perceiver_register_components(registry) -> None:
                  config="perceiver_image.configs:FlowTaskConfig",
                  description="dense flow/disparity regression: end-point error, outlier rate; tiled prediction "
                              "writing .flo/.npy/.png")
+    registry.add("dataset", "image.pairs", factory="perceiver_image.flow.pairs:PairsDataset",
+                 config="perceiver_image.configs:PairsConfig",
+                 description="your frame pairs + ground-truth flow (.flo/.pfm/.npy) or disparity (.pfm/.png/.npy)")
+    registry.add("dataset", "image.stereo_motorcycle", factory="perceiver_image.flow.stereo:StereoMotorcycle",
+                 config="perceiver_image.configs:StereoMotorcycleConfig",
+                 description="scikit-image's Middlebury motorcycle stereo pair as disparity crops (offline)")
