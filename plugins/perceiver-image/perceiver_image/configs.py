@@ -58,7 +58,9 @@ class FlowConfig(ComponentConfig):
     mean: tuple[float, ...] = Field((0.5,), description="per-channel mean subtracted from frames in [0, 1] (0.5 and "
                                                         "std 0.5 map them to [-1, 1], as DeepMind's model expects)")
     std: tuple[float, ...] = Field((0.5,), description="per-channel standard deviation frames are divided by")
-    patch_size: int = Field(3, ge=1, description="k: side of the patch around each pixel (odd; zero-padded by k // 2)")
+    patch_size: int | tuple[int, int] = Field(
+        3, description="k, or (k_h, k_w): the patch around each pixel (odd sides; zero-padded by k // 2); DeepMind: 3. "
+                       "A wide patch (e.g. (3, 17)) lets each pixel see its stereo match directly")
     channels: int = Field(64, ge=1, description="output channels of the linear layer after patching")
     hflip: float = Field(0.0, ge=0, le=1, description="training only: probability of mirroring both frames left-right "
                                                       "(the flow's u is negated and mirrored)")

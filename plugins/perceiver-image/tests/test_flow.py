@@ -246,3 +246,14 @@ def test_flow_task_metrics_and_loss():
     m = task.metrics(outputs, {"flow": flow, "valid": valid})
     assert m["epe"] == (pytest.approx(4.5), 3) and m["outliers"] == (1.0, 3)
     assert float(task.loss(outputs, {"flow": flow, "valid": valid})) == pytest.approx(4.5 / 3 / 20)
+
+
+def test_wide_patches_hold_each_pixels_horizontal_neighbourhood():
+    from perceiver_image.flow.patches import frame_patches
+
+    frames = torch.randn(1, 2, 3, 6, 9)  # [B, 2, C, H, W]
+    patches = frame_patches(frames, (3, 5))  # [B, 2, 3*5*3, H, W]
+    padded = torch.nn.functional.pad(frames, (2, 2, 1, 1))  # zero padding of 1 row, 2 columns
+    y, x = 4, 7
+    expected = padded[0, :, :, y:y + 3, x:x + 5].permute(0, 2, 3, 1).reshape(2, 45)  # (row, column, channel)
+    assert torch.equal(patches[0, :, :, y, x], expected)

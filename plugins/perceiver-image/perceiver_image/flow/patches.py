@@ -12,12 +12,13 @@ import torch
 import torch.nn.functional as F
 
 
-def frame_patches(frames: torch.Tensor, k: int = 3) -> torch.Tensor:
-    """frames [B, T, C, H, W] -> patches [B, T, k*k*C, H, W] in (row, column, channel) order, zero-padded."""
+def frame_patches(frames: torch.Tensor, k: int | tuple[int, int] = 3) -> torch.Tensor:
+    """frames [B, T, C, H, W] -> patches [B, T, kh*kw*C, H, W] in (row, column, channel) order, zero-padded."""
+    kh, kw = (k, k) if isinstance(k, int) else k
     b, t, c, h, w = frames.shape
-    cols = F.unfold(frames.reshape(b * t, c, h, w), kernel_size=k, padding=k // 2)  # [BT, C*k*k, H*W], (c, i, j)
-    cols = cols.reshape(b, t, c, k * k, h, w).transpose(2, 3)  # [B, T, k*k, C, H, W]: (i, j) major, channel minor
-    return cols.reshape(b, t, k * k * c, h, w)
+    cols = F.unfold(frames.reshape(b * t, c, h, w), kernel_size=(kh, kw), padding=(kh // 2, kw // 2))  # (c, i, j)
+    cols = cols.reshape(b, t, c, kh * kw, h, w).transpose(2, 3)  # [B, T, kh*kw, C, H, W]: (i, j) major, channel minor
+    return cols.reshape(b, t, kh * kw * c, h, w)
 
 
 def stack_patches(patches: torch.Tensor) -> torch.Tensor:

@@ -34,12 +34,13 @@ class FlowPreprocessor(Preprocessor):
         if shape is None:
             raise ValueError("image.flow needs a dataset that reports image_shape (H, W, C): the training size")
         h, w, c = shape
-        if config.patch_size % 2 == 0:
+        k = (config.patch_size,) * 2 if isinstance(config.patch_size, int) else tuple(config.patch_size)
+        if len(k) != 2 or any(side < 1 or side % 2 == 0 for side in k):
             raise ValueError(f"image.flow patch_size must be odd (a pixel in the middle), got {config.patch_size}")
         self.config = config
-        self.k, self.image_channels = config.patch_size, c
+        self.k, self.image_channels = k, c
         self.index_shape = (h, w)
-        self.patch_channels = self.k * self.k * c  # per frame: 27 for k = 3, RGB
+        self.patch_channels = k[0] * k[1] * c  # per frame: 27 for 3x3, RGB
         self.project = nn.Linear(2 * self.patch_channels, config.channels)  # [.., 54] -> [.., 64] (conv_after_patches)
         self.output_channels = config.channels
         self.mean, self.std = normaliser(config.mean, config.std, c)  # CPU tensors: prepare runs in data workers
