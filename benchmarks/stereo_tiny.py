@@ -24,7 +24,6 @@ import torch
 
 from perceiver_core import collate, from_checkpoint
 from perceiver_core.model.pipeline import build_dataset
-from perceiver_core.registry.spec import PipelineSpec
 from perceiver_image.flow.stereo import downscale, load_motorcycle
 
 
@@ -76,7 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.manual_seed(0)
     model = from_checkpoint(args.checkpoint).eval()
-    spec = PipelineSpec.from_json(model.checkpoint_metadata["pipeline"])
+    spec = model.spec  # the resolved pipeline the checkpoint was trained with
     data = spec["data"].config
     dataset = build_dataset(spec)
     rows = []
