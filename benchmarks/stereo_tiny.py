@@ -147,7 +147,7 @@ def picture(path: str, left, truth, tiled, sgbm, cut: int) -> None:
         ax.set_title(title, fontsize=9)
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=80)
 
 
 if __name__ == "__main__":
