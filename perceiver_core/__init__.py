@@ -13,6 +13,7 @@ from .errors import (
     BackendError,
     ByteArrayError,
     CheckpointError,
+    InputSizeError,
     MissingComponentError,
     PluginError,
     RegistryError,
@@ -47,7 +48,8 @@ _LAZY = {
 }
 
 __all__ = ["CORE_API_VERSION", "__version__", "hookimpl", "UserError", "RegistryError", "PluginError",
-           "MissingComponentError", "CheckpointError", "ByteArrayError", "BackendError", *_LAZY]
+           "MissingComponentError", "CheckpointError", "ByteArrayError", "BackendError",
+           "InputSizeError", *_LAZY]
 
 
 def __getattr__(name: str):

@@ -61,3 +61,6 @@ class DataError(UserError):
             last = message.rstrip().splitlines()[-1]
             message = last.split(": ", 1)[1] if ": " in last else last
         super().__init__(message)
+class InputSizeError(UserError, ValueError):
+    """An input's size does not fit a model built for one fixed size (e.g. learned positions without
+    interpolation, a fixed pixel permutation); the message names both sizes and how to proceed."""

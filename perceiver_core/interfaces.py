@@ -207,6 +207,17 @@ class Task(nn.Module, abc.ABC):
         positions of its input); tasks that do not need it ignore it.
         """
 
+    def predict(self, model: Any, batch: Mapping[str, torch.Tensor]) -> list[Any]:
+        """Predictions for a collated batch (`Pipeline.predict`). Override to run the model another way, e.g. in
+        overlapping tiles for frames larger than the training size; by default one forward pass."""
+        return self.postprocess(model(batch), batch)
+
+    def save_prediction(self, prediction: Any, out_dir: Any, stem: str) -> Any:
+        """What `perceiver predict` prints for one prediction. Dense predictions (flow fields, images) override it
+        to write files into `out_dir` (a pathlib.Path) named after `stem` and return a summary with their paths;
+        by default nothing is written and the prediction is printed as it is."""
+        return prediction
+
 
 class Dataset(abc.ABC):
     """A named source of raw examples with splits; `examples(split)` supports len() and indexing."""

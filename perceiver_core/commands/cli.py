@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UserError
@@ -156,8 +157,6 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
-    from ..data.loader import collate
-
     model = _checked_model(args)
     examples = []
     for item in args.inputs:
@@ -167,7 +166,7 @@ def cmd_predict(args) -> int:
             raise UserError(f"{item}: cannot be used as input of this model: {exc}") from None
     from .predict_files import format_rows, prediction_rows
 
-    rows = prediction_rows(model, collate(examples), args.inputs, args.top_k)
+    rows = prediction_rows(model, examples, args.inputs, args.top_k, Path(args.out))
     _emit(args, rows, format_rows(rows))
     return 0
 
@@ -298,6 +297,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", required=True, metavar="FILE")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--top-k", type=int, default=1, metavar="K", help="print the K most probable classes")
+    p.add_argument("--out", default=".", metavar="DIR", help="folder for dense predictions written as files "
+                                                             "(e.g. flow as .flo, .npy and .png; default: here)")
     p = add("data", cmd_data, "show what a pipeline's dataset found: counts per split and class, examples, "
                               "statistics, unreadable files")
     run_args(p)

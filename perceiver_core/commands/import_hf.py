@@ -8,9 +8,12 @@ anything missing or left over is a clear error, never a silently random weight.
 
 The pipeline built mirrors HF's hard-coded task classes with our components (see docs/parity.md):
   Fourier: image.pixels + fourier(64 bands, max_resolution 224) + perceiver + classification decoder
-  Learned: image.conv1x1(256) + learned(256, projected to 256) + perceiver + classification decoder
+  Learned: image.conv1x1(256) + learned(256, projected to 256, resized bicubically for other image sizes)
+           + perceiver + classification decoder
   ConvProcessing: image.conv(64) + fourier(64 bands, max_resolution 56) + perceiver + classification decoder
   MaskedLM: text.bytes (embedding + learned positions) + perceiver + text.mlm_decoder (tied embeddings)
+  OpticalFlow: image.flow (3x3 patches of two frames, linear 54 -> 64) + fourier(64 bands, max_resolution
+           train_size) + perceiver + image.flow_decoder (queries = inputs, / 100) + image.flow task (x 20 = pixels)
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from ..errors import UserError
 # ImageNet statistics, HF's PerceiverImageProcessor defaults (used for files given to `perceiver predict`).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SUPPORTED = ("PerceiverForImageClassificationLearned", "PerceiverForImageClassificationFourier",
-             "PerceiverForImageClassificationConvProcessing", "PerceiverForMaskedLM")
+             "PerceiverForImageClassificationConvProcessing", "PerceiverForMaskedLM", "PerceiverForOpticalFlow")
 
 
 # -- reading HF files ------------------------------------------------------------------------------------------
@@ -108,9 +111,11 @@ def _classifier(c: dict[str, Any], preprocessor: dict, position: dict, image_siz
     latents = c.get("d_latents", 1280)
     # HF's classification decoder: one trainable query of d_latents channels; its qk channels follow
     # cross_attention_shape_for_attention, which is d_latents either way (queries and latents have d_latents).
+    # HF's classifiers take any image size (Fourier positions of the actual grid, learned ones interpolated):
+    # so do ours, reading each image at its own size rather than resizing it.
     return {"task": {"use": "classification", "num_classes": _num_labels(c)},
             "data": {"use": "none", "image_shape": [*image_size, 3], "num_classes": _num_labels(c)},
-            "preprocessor": preprocessor, "position": position, "encoder": _encoder(c),
+            "preprocessor": {**preprocessor, "other_sizes": "native"}, "position": position, "encoder": _encoder(c),
             "decoder": {"use": "classification", "num_queries": 1, "query_channels": latents, "num_heads": 1,
                         "qk_channels": latents, "widening": 1, "use_query_residual": True}}
 
@@ -127,7 +132,8 @@ def pipeline_table(architecture: str, c: dict[str, Any], folder: Path, image_siz
                             "concat_pos": True, "sine_only": False}, size)
     if architecture == "PerceiverForImageClassificationLearned":
         return _classifier(c, {"use": "image.conv1x1", "out_channels": 256, "spatial_downsample": 1, **norm},
-                           {"use": "learned", "num_channels": 256, "project_to": 256}, size)
+                           {"use": "learned", "num_channels": 256, "project_to": 256,
+                            "interpolate": True}, size)
     if architecture == "PerceiverForImageClassificationConvProcessing":
         return _classifier(c, {"use": "image.conv", "out_channels": 64, "use_batchnorm": True, **norm},
                            {"use": "fourier", "num_bands": 64, "max_resolution": [56, 56],
@@ -142,6 +148,20 @@ def pipeline_table(architecture: str, c: dict[str, Any], folder: Path, image_siz
                 "position": {"use": "none"}, "encoder": _encoder(c),
                 "decoder": {"use": "text.mlm_decoder", "num_heads": 8, "qk_channels": 256, "v_channels": d_model,
                             "widening": 1, "use_query_residual": False}}
+    if architecture == "PerceiverForOpticalFlow":
+        train = c.get("train_size") or [368, 496]
+        if len(train) != 2:
+            raise UserError(f"train_size must be [height, width], got {train}")
+        # HF's flow model: prep_type patches, conv_after_patching 54 -> 64, Fourier 64 bands at train_size,
+        # PerceiverOpticalFlowDecoder (queries = inputs, 1 head, no query residual, rescale 100).
+        return {"task": {"use": "image.flow", "flow_scale": 20.0},
+                "data": {"use": "none", "image_shape": [int(train[0]), int(train[1]), 3]},
+                "preprocessor": {"use": "image.flow", "patch_size": 3, "channels": 64, "mean": [0.5], "std": [0.5]},
+                "position": {"use": "fourier", "num_bands": 64, "max_resolution": [int(train[0]), int(train[1])],
+                             "concat_pos": True, "sine_only": False},
+                "encoder": _encoder(c),
+                "decoder": {"use": "image.flow_decoder", "num_heads": 1, "rescale_factor": 100.0,
+                            "use_query_residual": False}}
     raise UserError(f"cannot import {architecture!r}; supported: {', '.join(SUPPORTED)}")
 
 
@@ -168,13 +188,15 @@ _PREFIXES: list[tuple[str, str, Callable[[str], str | None] | None]] = [
     (r"encoder\.blocks\.0\.layers\.(\d+)\.", r"perceiver.encoder.self_attends.\1.", _layer(_SELF)),
     # classification decoder (HF: PerceiverClassificationDecoder wrapping a basic decoder)
     (r"decoder\.query(?=@)", "perceiver.decoder.decoder.output_position_encodings.position_embeddings", None),
-    (r"decoder\.cross_attend\.(?=.*@cls)", "perceiver.decoder.decoder.decoding_cross_attention.", _layer(_CROSS)),
+    (r"decoder\.cross_attend\.(?=.*@(?:cls|flow))", "perceiver.decoder.decoder.decoding_cross_attention.",
+     _layer(_CROSS)),
     (r"decoder\.head\.", "perceiver.decoder.decoder.final_layer.", _layer([("", "")])),
     # masked LM decoder (HF: basic decoder + embedding decoder)
     (r"decoder\.queries\.query(?=@)", "perceiver.decoder.output_position_encodings.position_embeddings", None),
     (r"decoder\.cross_attend\.(?=.*@mlm)", "perceiver.decoder.decoding_cross_attention.", _layer(_CROSS)),
     (r"decoder\.bias(?=@)", "embedding_decoder.bias", None),
     # preprocessors and positions
+    (r"preprocessor\.project\.(?=.*@flow)", "perceiver.input_preprocessor.conv_after_patches.", _layer([("", "")])),
     (r"preprocessor\.convnet\.(?=.*@conv1x1)", "perceiver.input_preprocessor.convnet_1x1.", _layer([("", "")])),
     (r"preprocessor\.convnet\.", "perceiver.input_preprocessor.convnet.", _layer([("", "")])),
     (r"preprocessor\.embeddings\.", "perceiver.input_preprocessor.embeddings.", _layer([("", "")])),
@@ -185,7 +207,7 @@ _PREFIXES: list[tuple[str, str, Callable[[str], str | None] | None]] = [
 
 
 def hf_name(ours: str, family: str) -> str | None:
-    """The HF tensor name of one of our state-dict keys (family: 'cls', 'mlm', plus '@conv1x1'), or None."""
+    """The HF tensor name of one of our state-dict keys (family: 'cls', 'mlm', 'flow', plus '@conv1x1'), or None."""
     tagged = f"{ours}@{family}"
     for pattern, target, rename in _PREFIXES:
         m = re.match(pattern, tagged)
@@ -254,7 +276,7 @@ def import_hf(folder: str | Path, *, image_size: int | None = None, plugin_manag
     name = f"hf-{architecture.removeprefix('PerceiverFor').lower()}"
     spec = resolve_table(name, table, f"{folder}/config.json", plugin_manager)
     model = build_from_spec(spec, plugin_manager=plugin_manager)
-    family = "mlm" if architecture == "PerceiverForMaskedLM" else "cls"
+    family = {"PerceiverForMaskedLM": "mlm", "PerceiverForOpticalFlow": "flow"}.get(architecture, "cls")
     if table["preprocessor"]["use"] == "image.conv1x1":
         family += "@conv1x1"
     load_hf_weights(model, read_hf_weights(folder), family, str(folder))

@@ -46,7 +46,7 @@ class Pipeline(nn.Module):
 
     @torch.no_grad()
     def predict(self, batch: Mapping[str, torch.Tensor]) -> list[Any]:
-        return self.task.postprocess(self(batch), batch)
+        return self.task.predict(self, batch)  # by default postprocess(self(batch), batch)
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         """Raw example -> tensors (the data-worker half of the preprocessor)."""

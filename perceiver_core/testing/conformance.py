@@ -373,10 +373,16 @@ class TaskConformance(_ComponentSuite, ModuleChecks):
         predictions = task.postprocess(out.detach(), batch)
         if not isinstance(predictions, list) or len(predictions) != self.batch_size:
             fail(f"postprocess must return a list of {self.batch_size} predictions, got {type(predictions).__name__}")
-        try:
-            json.dumps(predictions)
-        except TypeError as exc:
-            fail(f"predictions must be JSON-serialisable (the CLI prints them): {exc}")
+        import tempfile
+        from pathlib import Path
+
+        with tempfile.TemporaryDirectory() as folder:  # what `perceiver predict` prints, after writing any files
+            printed = [task.save_prediction(p, Path(folder), f"example{i}") for i, p in enumerate(predictions)]
+            try:
+                json.dumps(printed)
+            except TypeError as exc:
+                fail(f"predictions must be JSON-serialisable (the CLI prints them), or dense predictions written by "
+                     f"save_prediction, which returns a JSON-serialisable summary: {exc}")
 
     def test_gradients_reach_every_parameter(self):
         task = self.build().train()

@@ -71,6 +71,9 @@ class FourierPositionEncoding(PositionEncoding):
     def __init__(self, config: FourierPositionConfig, context: BuildContext | None = None):
         super().__init__()
         self.config = config
+        # Without max_resolution, the grid the model was built for sets the frequencies, so an input of another
+        # size gets the positions of its own grid at the frequencies the model was trained with (as HF does).
+        self.built_shape = tuple(context.index_shape) if context is not None and context.index_shape else None
         self._cache: dict[tuple, torch.Tensor] = {}
         self.projection: nn.Linear | None = None
         if config.project_to:
@@ -102,7 +105,11 @@ class FourierPositionEncoding(PositionEncoding):
         return features if self.projection is None else self.projection(features)  # [B|1, c, P]
 
     def _resolution(self, index_shape: tuple[int, ...], d: int) -> tuple[int, ...]:
-        res = self.config.max_resolution or (index_shape if len(index_shape) == d else None)
+        res = self.config.max_resolution
+        if res is None and self.built_shape is not None and len(self.built_shape) == d:
+            res = self.built_shape
+        if res is None and len(index_shape) == d:
+            res = index_shape
         if res is None:
             raise ValueError(f"explicit {d}-d positions with index shape {index_shape}: set max_resolution")
         return tuple(res)

@@ -10,6 +10,7 @@ from torch import nn
 
 from ...byte_array import ByteArray
 from ...config.positions import LearnedPositionConfig
+from ...errors import InputSizeError
 from ...interfaces import BuildContext, PositionEncoding
 from ..layers.attention import trunc_normal_
 
@@ -44,9 +45,10 @@ class LearnedPositionEncoding(PositionEncoding):
             if self.interpolate:
                 embedding = self.resized(byte_array.index_shape)
             elif byte_array.num_elements != embedding.shape[0]:
-                raise ValueError(f"learned positions were built for {self.embedding.shape[0]} elements "
-                                 f"{self.index_shape}, got {byte_array.num_elements} {byte_array.index_shape} "
-                                 "(set interpolate = true to resize them)")
+                raise InputSizeError(f"learned positions were built for {self.embedding.shape[0]} elements "
+                                     f"{self.index_shape}, got {byte_array.num_elements} {byte_array.index_shape}: "
+                                     "give inputs of the built size, or set position.interpolate = true to resize "
+                                     "the embedding bicubically")
         if self.projection is not None:
             embedding = self.projection(embedding)
         return embedding[None]  # [1, M, P]

@@ -11,13 +11,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from perceiver_core import BuildContext, ByteArray, Preprocessor
+from perceiver_core.errors import InputSizeError
 
 from .common import ImageAugment, as_image, fit_image, image_normaliser, read_image
 from .configs import Conv1x1Config, ConvConfig
 
 
 class _ConvImage(ImageAugment, Preprocessor):
-    """prepare: [H, W, C] -> normalised [C, H, W]; forward: convnet, then channels last and flattened."""
+    """prepare: [H, W, C] -> normalised [C, H, W]; forward: convnet, then channels last and flattened.
+
+    Any image size with the built number of channels: the byte array's index shape is the convnet's output grid.
+    """
 
     def _setup(self, config, context: BuildContext, who: str) -> tuple[int, int, int]:
         shape = context.dataset.get("image_shape")
@@ -27,14 +31,24 @@ class _ConvImage(ImageAugment, Preprocessor):
         self.who = who
         self.image_shape = (h, w, c)
         self.crop_fraction = float(context.dataset.get("crop_fraction", 0.875))
+        self.other_sizes = config.other_sizes
         self.mean, self.std = image_normaliser(config, context, c)
         self.augment_shift = config.augment_shift
         self.output_channels = config.out_channels
+        self.min_side = 1
         return h, w, c
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         image = as_image(example["image"])  # [H, W, C]
-        image = fit_image(image, self.image_shape, self.crop_fraction, self.who)  # [H, W, C], resized + cropped
+        if self.other_sizes == "fit":  # the evaluation transform: shorter side resized, centre crop
+            image = fit_image(image, self.image_shape, self.crop_fraction, self.who)  # [H, W, C] = image_shape
+        else:
+            if image.shape[2] != self.image_shape[2]:
+                raise InputSizeError(f"{self.who} was built for images with {self.image_shape[2]} channel(s), got "
+                                     f"{image.shape[2]} (shape {tuple(image.shape)})")
+            if min(image.shape[:2]) < self.min_side:
+                raise InputSizeError(f"{self.who} needs images of at least {self.min_side}x{self.min_side} pixels, "
+                                     f"got {image.shape[0]}x{image.shape[1]}")
         return {"image": ((image - self.mean) / self.std).permute(2, 0, 1).contiguous()}  # [C, H, W]
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
@@ -100,6 +114,7 @@ class ConvPreprocessor(_ConvImage):
         self.convnet = ConvDownsample(c, config.out_channels, config.use_batchnorm, config.padding)
         self.index_shape = (ConvDownsample.output_size(h, config.padding),
                             ConvDownsample.output_size(w, config.padding))
+        self.min_side = 5 if config.padding == "hf" else 1
         if min(self.index_shape) < 1:
             raise ValueError(f"image.conv needs images of at least 5x5 pixels, got {h}x{w}")
 

@@ -27,3 +27,20 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "image.photos", factory="perceiver_image.photos:PhotosDataset",
                  config="perceiver_image.configs:PhotosConfig",
                  description="square crops of scikit-learn's two bundled colour photographs (offline; needs Pillow)")
+    # dense outputs: optical flow and stereo (perceiver_image.flow)
+    registry.add("preprocessor", "image.flow", factory="perceiver_image.flow.preprocessor:FlowPreprocessor",
+                 config="perceiver_image.configs:FlowConfig",
+                 description="two frames -> 3x3 patches of both per pixel (54 values) -> linear (DeepMind's flow input)")
+    registry.add("decoder", "image.flow_decoder", factory="perceiver_image.flow.decoder:FlowDecoder",
+                 config="perceiver_image.configs:FlowDecoderConfig",
+                 description="queries = the inputs, one per pixel; zero-initialised head to (u, v), / 100 (DeepMind)")
+    registry.add("task", "image.flow", factory="perceiver_image.flow.task:FlowTask",
+                 config="perceiver_image.configs:FlowTaskConfig",
+                 description="dense flow/disparity regression: end-point error, outlier rate; tiled prediction "
+                             "writing .flo/.npy/.png")
+    registry.add("dataset", "image.pairs", factory="perceiver_image.flow.pairs:PairsDataset",
+                 config="perceiver_image.configs:PairsConfig",
+                 description="your frame pairs + ground-truth flow (.flo/.pfm/.npy) or disparity (.pfm/.png/.npy)")
+    registry.add("dataset", "image.stereo_motorcycle", factory="perceiver_image.flow.stereo:StereoMotorcycle",
+                 config="perceiver_image.configs:StereoMotorcycleConfig",
+                 description="scikit-image's Middlebury motorcycle stereo pair as disparity crops (offline)")
