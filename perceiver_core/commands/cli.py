@@ -63,23 +63,27 @@ def cmd_backends(args) -> int:
 def cmd_pipelines(args) -> int:
     rows = _registry(args).describe(presets=args.presets)
     _emit(args, rows, "\n".join(f"{r['name']:<24} {'(preset) ' if r['preset'] else ''}{r['description']}"
-                                for r in rows) or "no pipelines")
+                                f"  [{r['source']}]" for r in rows) or "no pipelines")
     return 0
 
 
 def cmd_validate(args) -> int:
+    """Validate the named files together (as `train --registry A --registry B` reads them: one may extend a pipeline
+    of another, or of an installed plugin), reporting their own pipelines; without files, every installed
+    pipeline and ./registry.toml."""
+    from pathlib import Path
+
     from ..registry.file import load_registry
 
-    errors: list[str] = []
-    names: list[str] = []
-    for path in args.files:
-        try:
-            registry = load_registry([path], include_default=False)
-        except UserError as exc:
-            errors.append(str(exc))
-            continue
-        names += registry.names()
-        errors += registry.validate_all()
+    files = list(args.files or []) + list(args.registry or [])
+    try:
+        registry = load_registry(files, include_default=not files)
+    except UserError as exc:
+        registry, errors, names = None, [str(exc)], []
+    if registry is not None:
+        own = {str(Path(f)) for f in files}
+        names = [n for n in registry.names() if not files or registry.pipelines[n].source.path in own]
+        errors = registry.validate_all(names=names)
     if args.json:
         print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors}, indent=2))
     else:
@@ -260,8 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
     add("backends", cmd_backends, "list installed hardware backends and whether each is usable here")
     p = add("pipelines", cmd_pipelines, "list pipelines of the registry files")
     p.add_argument("--presets", action="store_true", help="also list the presets shipped with the core")
-    p = add("validate", cmd_validate, "validate registry files without running anything")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = add("validate", cmd_validate, "validate registry files together without running anything")
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="registry files, read together (default: every installed pipeline and ./registry.toml)")
     p = add("schema", cmd_schema, "print the JSON schema of registry files for the installed plugins")
     p.add_argument("--out", metavar="FILE", help="write the schema to FILE")
 

@@ -34,3 +34,10 @@ def perceiver_register_components(registry) -> None:
     add("task", "classification", factory="perceiver_core.model.tasks.classification:ClassificationTask",
         config=f"{_C}.tasks:ClassificationTaskConfig",
         description="cross-entropy with label smoothing; accuracy")
+
+
+@hookimpl
+def perceiver_register_backends(registry) -> None:
+    # The host CPU works with the core alone; the perceiver-cpu plugin replaces this entry with its refinement.
+    registry.add_backend("cpu", factory="perceiver_core.runtime.cpu:CoreCpuBackend", priority=0,
+                         description="the host CPU, fp32 (bf16 on request), gloo (core; perceiver-cpu refines it)")

@@ -31,7 +31,7 @@ from pydantic import BaseModel, ValidationError
 
 from ..config.train import TrainConfig
 from ..errors import MissingComponentError, RegistryError
-from ..plugins.components import install_hint, suggest
+from ..plugins.components import FIRST_PARTY_PIPELINES, install_hint, suggest
 from .locate import locate
 from .presets import PRESETS_FILE
 from .spec import OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, ComponentChoice, PipelineSpec
@@ -44,6 +44,9 @@ REGISTRY_ENV = "PERCEIVER_REGISTRY"
 class _Source:
     path: str
     text: str
+    distribution: str | None = None  # the plugin distribution that ships the file; None for the user's files
+    # the file's [requires] table: distribution -> version specifier (applies to this file's pipelines only)
+    requires: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,13 +55,20 @@ class _Entry:
     table: dict[str, Any]
     source: _Source
 
+    def requires(self) -> dict[str, tuple[str, list[str]]]:
+        """distribution -> (specifier, key path): the file's [requires] and the pipeline's own `requires`."""
+        out = {dist: (spec, ["requires", dist]) for dist, spec in self.source.requires.items()}
+        own = self.table.get("requires")
+        if isinstance(own, dict):
+            out.update({dist: (spec, ["pipelines", self.name, "requires", dist]) for dist, spec in own.items()})
+        return out
+
 
 @dataclass
 class Registry:
     """Pipelines from one or more registry files (later files add pipelines or override same-named ones)."""
 
     pipelines: dict[str, _Entry] = field(default_factory=dict)
-    requires: dict[str, tuple[str, _Source]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     # The papers' configurations shipped with the core (perceiver_core/registry/presets/presets.toml): a pipeline may
     # `extends` one, or name one directly; they are not listed or validated as the files' own pipelines.
@@ -70,8 +80,13 @@ class Registry:
 
     def describe(self, *, presets: bool = False) -> list[dict[str, str]]:
         names = self.names() + (sorted(set(self.presets) - set(self.pipelines)) if presets else [])
-        return [{"name": n, "description": str(self._merged(n)[0].get("description", "")),
-                 "file": self._entry(n).source.path, "preset": n not in self.pipelines} for n in names]
+        rows = []
+        for n in names:
+            source = self._entry(n).source
+            rows.append({"name": n, "description": str(self._merged(n)[0].get("description", "")),
+                         "file": source.path, "distribution": source.distribution,
+                         "source": source.distribution or source.path, "preset": n not in self.pipelines})
+        return rows
 
     def _entry(self, name: str) -> _Entry:
         return self.pipelines[name] if name in self.pipelines else self.presets[name]
@@ -82,6 +97,10 @@ class Registry:
 
         pm = plugin_manager or get_plugin_manager()
         if name not in self.pipelines and name not in self.presets:
+            owner = FIRST_PARTY_PIPELINES.get(name)
+            if owner is not None:
+                raise RegistryError(f"the pipeline {name!r} ships with the plugin {owner}, which is not installed: "
+                                    f"{install_hint(owner)}")
             files = ", ".join(self.files) or "no registry file"
             raise RegistryError(f"no pipeline named {name!r}{suggest(name, [*self.pipelines, *self.presets])} in "
                                 f"{files}; pipelines: {', '.join(self.names()) or 'none'}; presets: "
@@ -90,17 +109,13 @@ class Registry:
         table = copy.deepcopy(table)
         for override in overrides:
             _apply_override(table, override)
-        self._check_requires()
-        return _validate(name, table, chain, self, pm)
+        requires = self._check_requires(chain)
+        return _validate(name, table, chain, requires, pm)
 
-    def validate_all(self, plugin_manager=None) -> list[str]:
-        """Errors of every pipeline, one message each (an empty list means the files are valid)."""
-        errors = []
-        try:
-            self._check_requires()
-        except RegistryError as exc:
-            errors.append(str(exc))
-        for name in self.names():
+    def validate_all(self, plugin_manager=None, names: Iterable[str] | None = None) -> list[str]:
+        """Errors of every pipeline (or of `names`), one message each (an empty list means the files are valid)."""
+        errors: list[str] = []
+        for name in self.names() if names is None else names:
             try:
                 self.resolve(name, plugin_manager=plugin_manager)
             except RegistryError as exc:
@@ -133,23 +148,35 @@ class Registry:
         merged.pop("extends", None)
         return merged, chain
 
-    def _check_requires(self) -> None:
-        for dist, (spec, source) in self.requires.items():
-            where = dict(file=source.path, line=locate(source.text, ["requires", dist]), key=f"requires.{dist}")
-            try:
-                installed = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                raise RegistryError(f"the plugin {dist} is required but not installed: {install_hint(dist)}",
-                                    **where) from None
-            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    def _check_requires(self, chain: list[_Entry]) -> dict[str, str]:
+        """Check the requirements of the pipelines in an extends chain (their files' [requires] and their own);
+        returns them as distribution -> specifier."""
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-            try:
-                ok = SpecifierSet(spec).contains(installed, prereleases=True)
-            except InvalidSpecifier:
-                raise RegistryError(f"{spec!r} is not a version specifier (e.g. \">=0.1\")", **where) from None
-            if not ok:
-                raise RegistryError(f"{dist} {installed} is installed but {spec!r} is required: "
-                                    f"pip install '{dist}{spec}'", **where)
+        found: dict[str, str] = {}
+        for entry in chain:
+            own = entry.table.get("requires", {})
+            if not isinstance(own, dict):
+                raise _error(entry, ["requires"], "must be a table of distribution = \"version specifier\"")
+            for dist, (spec, keys) in entry.requires().items():
+                source = entry.source
+                where = dict(file=source.path, line=locate(source.text, keys), key=".".join(keys))
+                if not isinstance(spec, str):
+                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {spec!r}", **where)
+                try:
+                    installed = metadata.version(dist)
+                except metadata.PackageNotFoundError:
+                    raise RegistryError(f"the plugin {dist} is required but not installed: {install_hint(dist)}",
+                                        **where) from None
+                try:
+                    ok = SpecifierSet(spec).contains(installed, prereleases=True)
+                except InvalidSpecifier:
+                    raise RegistryError(f"{spec!r} is not a version specifier (e.g. \">=0.1\")", **where) from None
+                if not ok:
+                    raise RegistryError(f"{dist} {installed} is installed but {spec!r} is required: "
+                                        f"{install_hint(dist)}", **where)
+                found.setdefault(dist, spec)
+        return found
 
 
 def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=None) -> PipelineSpec:
@@ -160,8 +187,11 @@ def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=
     return registry.resolve(name, plugin_manager=plugin_manager)
 
 
-def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_default: bool = True) -> Registry:
-    """Read registry files: `./registry.toml` (or $PERCEIVER_REGISTRY) first, then `paths` in order."""
+def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_default: bool = True,
+                  include_plugins: bool = True, plugin_manager=None) -> Registry:
+    """Read registry files, later ones adding pipelines or overriding same-named ones: the core's presets, the
+    files installed plugins ship (`perceiver_register_pipelines`), `./registry.toml` (or $PERCEIVER_REGISTRY)
+    unless `include_default` is False, then `paths` in order."""
     files: list[Path] = []
     if include_default:
         default = Path(os.environ.get(REGISTRY_ENV, DEFAULT_REGISTRY))
@@ -174,18 +204,32 @@ def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_d
         if p not in files:
             files.append(p)
     registry = Registry()
-    _read_file(registry, PRESETS_FILE, into=registry.presets)
+    _read_file(registry, PRESETS_FILE, into=registry.presets, distribution="perceiver-core")
+    if include_plugins:
+        from ..plugins.manager import get_plugin_manager
+
+        pm = plugin_manager or get_plugin_manager()
+        for ref in pm.registry.registry_files:
+            try:
+                path = ref.path()
+            except (ModuleNotFoundError, TypeError) as exc:
+                raise RegistryError(f"the plugin {ref.distribution} ships a registry file {ref.package}:"
+                                    f"{ref.resource} that cannot be found ({exc}); reinstall {ref.distribution}") from None
+            if any(Path(str(path)) == f for f in files):
+                continue  # named again on the command line: read once, as the user's file
+            _read_file(registry, path, into=registry.presets if ref.presets else None, distribution=ref.distribution)
     for path in files:
         _read_file(registry, path)
     return registry
 
 
-def preset_names() -> list[str]:
-    """The names of the presets shipped with the core (presets.toml)."""
-    return load_registry([PRESETS_FILE], include_default=False).names()
+def preset_names(plugin_manager=None) -> list[str]:
+    """The names of the presets shipped with the core and the installed plugins."""
+    return sorted(load_registry(include_default=False, plugin_manager=plugin_manager).presets)
 
 
-def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = None) -> None:
+def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
+               distribution: str | None = None) -> None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -195,8 +239,8 @@ def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = 
     except tomllib.TOMLDecodeError as exc:
         line = _decode_error_line(str(exc))
         raise RegistryError(f"not valid TOML: {exc}", file=str(path), line=line) from None
-    source = _Source(str(path), text)
-    if into is None:
+    source = _Source(str(path), text, distribution)
+    if into is None and distribution is None:
         registry.files.append(str(path))
     for key in data:
         if key not in ("requires", "pipelines"):
@@ -211,7 +255,7 @@ def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = 
         if not isinstance(spec, str):
             raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {spec!r}",
                                 file=str(path), line=locate(text, ["requires", dist]), key=f"requires.{dist}")
-        registry.requires[dist] = (spec, source)
+        source.requires[dist] = spec
     pipelines = data.get("pipelines", {})
     for name, table in pipelines.items():
         if not isinstance(table, dict):
@@ -280,7 +324,7 @@ def _where(chain: list[_Entry], subpath: list[str]) -> _Entry:
     return best
 
 
-def _validate(name: str, table: dict[str, Any], chain: list[_Entry], registry: Registry, pm) -> PipelineSpec:
+def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: dict[str, str], pm) -> PipelineSpec:
     def fail(subpath: list[str], message: str) -> RegistryError:
         return _error(_where(chain, subpath), subpath, message)
 
@@ -322,7 +366,6 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], registry: R
     backend = table.get("backend", "auto")
     if not isinstance(backend, str):
         raise fail(["backend"], "must be a backend name such as \"auto\" or \"cpu\"")
-    requires = {dist: spec for dist, (spec, _) in registry.requires.items()}
     return PipelineSpec(name, description, components, train, backend, requires, source=chain[0].source.path)
 
 

@@ -13,7 +13,7 @@ from ..config.train import TrainConfig
 SECTIONS = {"task": "task", "data": "dataset", "preprocessor": "preprocessor", "position": "position",
             "encoder": "encoder", "decoder": "decoder"}
 OPTIONAL_SECTIONS = {"position": {"use": "none"}}
-PIPELINE_KEYS = ("description", "extends", *SECTIONS, "train", "backend")
+PIPELINE_KEYS = ("description", "extends", "requires", *SECTIONS, "train", "backend")
 
 
 @dataclass

@@ -20,3 +20,9 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "image.digits", factory="perceiver_image.digits:DigitsDataset",
                  config="perceiver_image.configs:DigitsConfig",
                  description="scikit-learn's bundled 8x8 handwritten digits, fixed train/test split (offline)")
+
+
+@hookimpl
+def perceiver_register_pipelines(registry) -> None:
+    registry.add_registry_file("perceiver_image", "pipelines.toml")  # package data: found in wheels and checkouts
+    registry.add_registry_file("perceiver_image", "presets.toml", presets=True)  # the papers' configurations

@@ -22,3 +22,8 @@ def perceiver_register_components(registry) -> None:
     for name, (factory, config, description) in _DATASETS.items():
         registry.add("dataset", f"tabular.{name}", factory=f"perceiver_tabular.dataset:{factory}",
                      config=f"perceiver_tabular.configs:{config}", description=description)
+
+
+@hookimpl
+def perceiver_register_pipelines(registry) -> None:
+    registry.add_registry_file("perceiver_tabular", "pipelines.toml")  # package data: found in wheels and checkouts

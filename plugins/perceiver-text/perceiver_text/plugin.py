@@ -19,3 +19,9 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "text.docstrings", factory="perceiver_text.corpus:DocstringCorpus",
                  config=f"{_CFG}:DocstringsConfig",
                  description="English prose from the Python standard library's docstrings (offline)")
+
+
+@hookimpl
+def perceiver_register_pipelines(registry) -> None:
+    registry.add_registry_file("perceiver_text", "pipelines.toml")  # package data: found in wheels and checkouts
+    registry.add_registry_file("perceiver_text", "presets.toml", presets=True)  # the papers' configurations
