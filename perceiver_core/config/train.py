@@ -25,3 +25,23 @@ class TrainConfig(ComponentConfig):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast dtype; auto lets the backend choose")
     compile: bool = Field(False, description="torch.compile the model's attention blocks (where the backend allows it)")
+
+
+MODULES = ("preprocessor", "position", "encoder", "decoder", "task")
+
+
+class InitFromConfig(ComponentConfig):
+    """`init_from` of a pipeline (or `perceiver train --init-from`): start training from another checkpoint's weights.
+
+    A tensor is loaded when its module is selected, it exists in the file and has the same shape; everything else
+    keeps its fresh initialisation, and one line reports what was loaded, skipped and re-initialised.
+    """
+
+    checkpoint: str = Field(description="a run folder or a .safetensors checkpoint of ours (train or import-hf); "
+                                        "a relative path is relative to the working directory")
+    load: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] | None = Field(
+        None, description="modules to load (default: all of them, where the shapes fit)")
+    reinit: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] = Field(
+        default_factory=list, description="modules kept freshly initialised (e.g. the decoder for new classes)")
+    freeze: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] = Field(
+        default_factory=list, description="modules not trained (their parameters get no gradient)")

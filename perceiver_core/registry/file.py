@@ -29,7 +29,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from ..config.train import TrainConfig
+from ..config.train import InitFromConfig, TrainConfig
 from ..errors import MissingComponentError, RegistryError
 from ..plugins.components import FIRST_PARTY_PIPELINES, install_hint, suggest
 from .locate import locate
@@ -179,12 +179,15 @@ class Registry:
         return found
 
 
-def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=None) -> PipelineSpec:
-    """Validate one pipeline given as a table rather than a file (a checkpoint's spec, an imported config);
-    errors name `origin` in place of a file."""
+def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=None,
+                  overrides: Iterable[str] = ()) -> PipelineSpec:
+    """Validate one pipeline given as a table rather than a file (a checkpoint's spec, a run's pipeline.json, an
+    imported config); errors name `origin` in place of a file. `name` and `requires` keys of a resolved spec are
+    accepted (and `requires` is not checked again: the plugins that built it are what matters now)."""
+    table = {k: v for k, v in table.items() if k not in ("name", "requires")}
     registry = Registry()
     registry.pipelines[name] = _Entry(name, table, _Source(origin, json.dumps(table)))
-    return registry.resolve(name, plugin_manager=plugin_manager)
+    return registry.resolve(name, overrides, plugin_manager=plugin_manager)
 
 
 def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_default: bool = True,
@@ -366,7 +369,17 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
     backend = table.get("backend", "auto")
     if not isinstance(backend, str):
         raise fail(["backend"], "must be a backend name such as \"auto\" or \"cpu\"")
-    return PipelineSpec(name, description, components, train, backend, requires, source=chain[0].source.path)
+    init_from = table.get("init_from")
+    if init_from is not None:
+        if isinstance(init_from, str):  # shorthand: init_from = "runs/base"
+            init_from = {"checkpoint": init_from}
+        try:
+            init_from = InitFromConfig.model_validate(init_from)
+        except ValidationError as exc:
+            loc, message = _explain(exc, InitFromConfig)
+            raise fail(["init_from", *loc], message) from None
+    return PipelineSpec(name, description, components, train, backend, requires, source=chain[0].source.path,
+                        init_from=init_from)
 
 
 def _explain(exc: ValidationError, model: type[BaseModel]) -> tuple[list[str], str]:

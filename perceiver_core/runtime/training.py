@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -66,7 +67,8 @@ def evaluate_model(model: Pipeline, examples: Sequence[Mapping[str, Any]], *, ba
 class Trainer:
     """Trains one pipeline into an output folder (model.safetensors, trainer_state.safetensors, metrics.jsonl)."""
 
-    def __init__(self, spec: PipelineSpec, out_dir: str | Path, *, plugin_manager=None, progress: bool = True):
+    def __init__(self, spec: PipelineSpec, out_dir: str | Path, *, plugin_manager=None, progress: bool = True,
+                 resuming: bool = False):
         from ..plugins.manager import get_plugin_manager
 
         self.spec, self.out = spec, Path(out_dir)
@@ -83,7 +85,19 @@ class Trainer:
                 raise UserError(f"pipeline {spec.name!r}: dataset {spec['data'].use!r} has no split {split!r}; "
                                 f"splits: {', '.join(self.dataset.splits)}")
         self.model = build_from_spec(spec, BuildContext(dataset=dict(self.dataset.info())),
-                                     plugin_manager=self.pm).to(self.device)
+                                     plugin_manager=self.pm)
+        self.init_report = None
+        if spec.init_from is not None:  # fine-tuning (a resumed run restores its own weights instead)
+            from .transfer import freeze, init_weights
+
+            if not resuming:
+                self.init_report = init_weights(self.model, spec.init_from)
+            frozen = freeze(self.model, spec.init_from.freeze)
+            if self.init_report is not None:
+                self.init_report.frozen = frozen
+                if self.dist.is_main:
+                    print(f"perceiver: {self.init_report.describe()}", file=sys.stderr, flush=True)
+        self.model.to(self.device)
         self.train_examples = self.dataset.examples(cfg.train_split)
         self.eval_examples = self.dataset.examples(cfg.eval_split)
         data = spec["data"].config
@@ -123,7 +137,7 @@ class Trainer:
         if not self.dist.is_main:
             return
         save_checkpoint(self.out / MODEL_FILE, self.model, step=self.step, metrics=metrics,
-                        plugins=self.pm.distributions())
+                        plugins=self.pm.distributions(), config_json=True)
         opt = self.optimizer.state_dict()
         tensors: dict[str, torch.Tensor] = {f"rng.torch.{r}": state for r, state in enumerate(rng_states)}
         scalars: dict[str, dict[str, float]] = {}
@@ -266,8 +280,55 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
 
     An `out_dir` that already holds a model is refused unless `resume` or `overwrite` is given.
     """
-    trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress)
+    trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress, resuming=resume is not None)
     try:
-        return trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
+        result = trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
+        if trainer.init_report is not None:
+            result["init"] = trainer.init_report.to_json()
+        return result
     finally:
         shutdown(trainer.dist)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def resume_spec(folder: str | Path, *, pipeline: str | None = None, overrides=(), max_steps: int | None = None,
+                allow_changes: bool = False, plugin_manager=None) -> PipelineSpec:
+    """The resolved pipeline of the run in `folder` (its pipeline.json), so that a resume is the same experiment.
+
+    Flags that would change it (`--set`, `--max-steps`, `--init-from` ...) are refused in one line naming the keys
+    that differ, unless `allow_changes`; a PIPELINE other than the run's is an error.
+    """
+    from ..registry.file import resolve_table
+
+    folder = Path(folder)
+    file = folder / "pipeline.json"
+    if not file.is_file():
+        raise UserError(f"--resume {folder}: no pipeline.json there; is it the --out folder of `perceiver train`?")
+    try:
+        table = json.loads(file.read_text(encoding="utf-8"))
+        name = table["name"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{file} is not a pipeline.json written by `perceiver train` (no pipeline name)") from None
+    if pipeline is not None and pipeline != name:
+        raise UserError(f"--resume {folder}: that run trains pipeline {name!r}, not {pipeline!r}; leave PIPELINE out "
+                        "(the run's pipeline.json names it)")
+    base = resolve_table(name, table, str(file), plugin_manager)
+    changes = list(overrides) + ([f"train.max_steps={max_steps}"] if max_steps is not None else [])
+    if not changes:
+        return base
+    changed = resolve_table(name, table, str(file), plugin_manager, overrides=changes)
+    before, after = _flatten(base.to_json()), _flatten(changed.to_json())
+    diff = [f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in sorted(set(before) | set(after))
+            if before.get(k) != after.get(k)]
+    if diff and not allow_changes:
+        raise UserError(f"--resume {folder}: these flags change the run's pipeline: {', '.join(diff)}; resume "
+                        "without them, or pass --allow-changes to continue with the change")
+    return changed

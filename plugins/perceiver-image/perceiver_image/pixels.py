@@ -40,6 +40,8 @@ class PixelPreprocessor(ImageAugment, Preprocessor):
         else:
             self.positions = None
 
+    tensor_input = "image"  # model(images [B, C, H, W], normalised) works, as with HF's models
+
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         image = as_image(example["image"])  # [H, W, C]
         if tuple(image.shape) != self.image_shape:
