@@ -28,7 +28,7 @@ install-test: install
 
 demo: install
 	$(VENV)/bin/perceiver train digits --out runs/digits --overwrite
-	$(VENV)/bin/perceiver evaluate digits --checkpoint runs/digits/model.safetensors
+	$(VENV)/bin/perceiver evaluate --checkpoint runs/digits
 
 test: install-test
 	$(VENV)/bin/python -m pytest

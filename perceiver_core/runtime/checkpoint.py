@@ -45,10 +45,33 @@ def atomic_save(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, me
     os.close(fd)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=dict(metadata))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600: give the file the mode any new file would get
+        _fsync(tmp)  # the bytes reach the disk before the name does
         os.replace(tmp, path)
+        _fsync(path.parent)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _fsync(path: str | os.PathLike) -> None:
+    """fsync a file, or a folder (so that a rename in it is durable); folders cannot be opened everywhere."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _dedupe(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:

@@ -60,8 +60,12 @@ def as_image(array: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
 
+MAX_PIXELS = 64_000_000  # an image file larger than this is refused before it is decoded
+
+
 def read_image(path: str) -> dict[str, Any]:
-    """Read .npy (no pickles), .pgm (P2/P5) or .png (needs Pillow) into {"image": [H, W, C] in [0, 1]}."""
+    """Read .npy (no pickles) or an image file Pillow decodes (.png, .jpg, .pgm/.ppm, ...) into
+    {"image": [H, W, C] in [0, 1]}."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"input file {path!r} does not exist")
@@ -71,43 +75,24 @@ def read_image(path: str) -> dict[str, Any]:
             array = np.load(p, allow_pickle=False)
         except ValueError as exc:
             raise UserError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    elif suffix == ".pgm":
-        array = _read_pgm(p)
-    elif suffix in (".png", ".jpg", ".jpeg"):
-        try:
-            from PIL import Image
-        except ImportError:
-            raise UserError(f"{path}: reading {suffix} files needs Pillow: pip install 'perceiver-image[png]'") from None
-        array = np.asarray(Image.open(p))
-    else:
-        raise UserError(f"{path}: unsupported image file {suffix!r}; use .npy, .pgm or .png")
-    return {"image": as_image(array)}
+        return {"image": as_image(array)}
+    return {"image": as_image(_read_with_pillow(p))}
 
 
-def _read_pgm(path: Path) -> np.ndarray:
-    data = path.read_bytes()
-    tokens, i = [], 0
-    while len(tokens) < 4:
-        while i < len(data) and chr(data[i]).isspace():
-            i += 1
-        if i < len(data) and data[i:i + 1] == b"#":
-            while i < len(data) and data[i:i + 1] != b"\n":
-                i += 1
-            continue
-        start = i
-        while i < len(data) and not chr(data[i]).isspace():
-            i += 1
-        if start == i:
-            raise UserError(f"{path}: truncated PGM header")
-        tokens.append(data[start:i].decode("ascii", "replace"))
-    magic, width, height, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
-    if magic == "P5":
-        dtype = np.uint8 if maxval < 256 else ">u2"
-        pixels = np.frombuffer(data[i + 1:], dtype=dtype, count=width * height)
-    elif magic == "P2":
-        pixels = np.array(data[i:].split()[: width * height], dtype=np.int64)
-    else:
-        raise UserError(f"{path}: not a PGM file (magic {magic!r}, expected P2 or P5)")
-    if pixels.size != width * height:
-        raise UserError(f"{path}: PGM holds {pixels.size} pixels, header says {width}x{height}")
-    return (pixels.reshape(height, width).astype(np.float32) / maxval)
+def _read_with_pillow(path: Path) -> np.ndarray:
+    """[H, W] or [H, W, C]; 8-bit images stay uint8 (as_image scales them), deeper ones are scaled to [0, 1] here."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with Image.open(path) as image:
+            width, height = image.size  # from the header: nothing decoded yet
+            if width * height > MAX_PIXELS:
+                raise UserError(f"{path}: {width}x{height} pixels is more than this reader accepts ({MAX_PIXELS:,})")
+            if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+                maxval = 65535.0 if image.mode.startswith("I;16") else float(2**31 - 1)
+                return np.asarray(image, dtype=np.float32) / maxval
+            if image.mode not in ("L", "RGB", "RGBA"):
+                image = image.convert("RGB")
+            return np.asarray(image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as exc:
+        raise UserError(f"{path}: not an image file this reader can decode ({exc})") from None

@@ -28,6 +28,10 @@ from .configs import FeaturesConfig
 
 
 class FeaturePreprocessor(Preprocessor):
+    def no_weight_decay(self) -> set[str]:
+        """The per-column embeddings are not decayed."""
+        return {"feature_embedding"}
+
     def __init__(self, config: FeaturesConfig, context: BuildContext):
         super().__init__()
         info = context.dataset
