@@ -209,9 +209,9 @@ def cmd_evaluate(args) -> int:
 def cmd_predict(args) -> int:
     from ..data.loader import collate
 
-    if args.pipeline is not None and (":" in args.pipeline or os.path.exists(args.pipeline)):
-        args.inputs.insert(0, args.pipeline)  # an input, not a pipeline name (PIPELINE is optional)
-        args.pipeline = None
+    first = args.inputs[0]
+    if len(args.inputs) > 1 and ":" not in first and not os.path.exists(first):
+        args.pipeline = args.inputs.pop(0)  # the optional PIPELINE before the inputs
     model = _checked_model(args)
     examples = []
     for item in args.inputs:
@@ -373,9 +373,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
-    def checkpoint_args(p):
-        p.add_argument("pipeline", metavar="PIPELINE", nargs="?",
-                       help="optional: the pipeline the checkpoint was trained as (a different name is an error)")
+    def checkpoint_args(p, positional: bool = True):
+        if positional:
+            p.add_argument("pipeline", metavar="PIPELINE", nargs="?",
+                           help="optional: the pipeline the checkpoint was trained as (a different name is an error)")
+        else:
+            p.set_defaults(pipeline=None)
         p.add_argument("--checkpoint", required=True, metavar="PATH", help="a run folder or its model.safetensors")
         overrides(p, "change the data or loop, e.g. --set data.batch_size=256 (data.*, train.*, backend only)")
 
@@ -383,8 +386,9 @@ def build_parser() -> argparse.ArgumentParser:
     checkpoint_args(p)
     p.add_argument("--split", help="split to evaluate (default: the pipeline's train.eval_split)")
     p = add("predict", cmd_predict, "run a checkpoint on input files (or SPLIT:INDEX examples of its dataset)")
-    checkpoint_args(p)
-    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    checkpoint_args(p, positional=False)
+    p.add_argument("inputs", nargs="+", metavar="[PIPELINE] INPUT",
+                   help="input files or SPLIT:INDEX examples, optionally after the pipeline's name")
     p = add("inspect", cmd_inspect, "print a checkpoint's metadata: pipeline, plugins, step, metrics, parameters")
     p.add_argument("checkpoint", metavar="PATH", help="a run folder or a .safetensors checkpoint")
     p = add("import-hf", cmd_import_hf, "convert a Hugging Face Perceiver checkpoint folder into our checkpoint")
@@ -401,7 +405,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse stops collecting positionals at an option: `predict NAME --checkpoint R a.png b.png`
+        if getattr(args, "command", None) == "predict" and not any(e.startswith("-") for e in extra):
+            args.inputs += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if getattr(args, "fn", None) is None:  # `perceiver` alone
         parser.print_help()
         return 0

@@ -25,6 +25,25 @@ class TrainConfig(ComponentConfig):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast dtype; auto lets the backend choose")
     compile: bool = Field(False, description="torch.compile the model's attention blocks (where the backend allows it)")
+    val_split: str | None = Field(
+        None, description="dataset split for per-epoch monitoring (model selection, early stopping); the eval_split "
+                          "(test) is then evaluated once, at the end")
+    val_fraction: float = Field(
+        0.0, ge=0, lt=1, description="hold out this seeded fraction of the training split as the validation split "
+                                     "(when the dataset has none)")
+    monitor: str = Field("loss", description="validation metric that selects the best checkpoint and stops early")
+    monitor_mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="whether the monitored metric should fall or rise (auto: loss falls, others rise)")
+    keep_best: bool = Field(True, description="with validation: keep the best model in best/ beside the last one")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="stop after this many validations without improvement (needs validation)")
+    grad_accumulation: int = Field(1, ge=1, description="micro-batches per optimizer step (a larger effective batch)")
+    ema_decay: float | None = Field(
+        None, gt=0, lt=1, description="keep an exponential moving average of the weights (e.g. 0.999); evaluation "
+                                      "and the saved model use it")
+    loggers: list[Literal["csv", "tensorboard"]] = Field(
+        default_factory=list, description="extra loggers beside metrics.jsonl: csv (metrics.csv), tensorboard "
+                                          "(tb/, needs perceiver-core[tensorboard])")
 
 
 MODULES = ("preprocessor", "position", "encoder", "decoder", "task")
