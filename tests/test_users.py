@@ -314,3 +314,47 @@ def test_digits_come_from_load_digits_and_images_through_pillow(tmp_path):
     (tmp_path / "bad.pgm").write_bytes(b"P5\n8 8\n255\n")
     with pytest.raises(UserError, match="not an image file this reader can decode"):
         read_image(str(tmp_path / "bad.pgm"))
+
+
+# -- registry validation -------------------------------------------------------------------------------------------
+def test_every_error_of_a_pipeline_comes_out_at_once(cli, write_registry):
+    path = write_registry("""
+        [pipelines.x]
+        extends = "digits"
+        encoder = { use = "perceiver", num_latent = 8, latent_channels = "wide" }
+        train = { epochs = 0 }
+        backend = "tpu"
+    """)
+    with pytest.raises(RegistryError) as info:
+        load_registry([path], include_default=False).resolve("x")
+    assert "(and 3 more errors: `perceiver validate` lists them)" in str(info.value)
+    result = cli("validate", str(path))
+    lines = result.stderr.strip().splitlines()
+    assert result.returncode == 2 and len(lines) == 4, result.stderr
+    text = result.stderr
+    assert f"{path}:3: pipelines.x.encoder.num_latent: unknown key (did you mean 'num_latents'?)" in text
+    assert "pipelines.x.encoder.latent_channels: Input should be a valid integer" in text
+    assert f"{path}:4: pipelines.x.train.epochs: Input should be greater than or equal to 1" in text
+    assert f"{path}:5: pipelines.x.backend: unknown backend 'tpu'" in text
+
+
+def test_schema_comes_from_the_validating_models():
+    jsonschema = pytest.importorskip("jsonschema")
+    from perceiver_core.registry.schema import registry_schema
+
+    schema = registry_schema()
+    doc = {"pipelines": {"d": {"extends": "digits", "encoder": "perceiver", "position": "none",
+                               "init_from": "runs/base", "backend": "cpu",
+                               "requires": {"perceiver-image": ">=0.1"}}}}
+    jsonschema.validate(doc, schema)  # documented forms: the shorthand, init_from as a path, per-pipeline requires
+    for bad in ({"backend": "tpu"}, {"encoder": "perceiverr"}, {"encoder": {"use": "perceiver", "num_latent": 3}}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate({"pipelines": {"d": bad}}, schema)
+
+
+def test_validate_reads_its_files_together(cli, write_registry):
+    base = write_registry('[pipelines.mine]\nextends = "digits"\ndescription = "base"\n', name="a.toml")
+    child = write_registry('[pipelines.child]\nextends = "mine"\n', name="b.toml")
+    result = cli("validate", str(base), str(child), "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert json.loads(result.stdout)["pipelines"] == ["child", "mine"]

@@ -30,7 +30,7 @@ from typing import Any, Iterable
 from pydantic import BaseModel, ValidationError
 
 from ..config.train import InitFromConfig, TrainConfig
-from ..errors import MissingComponentError, RegistryError
+from ..errors import MissingComponentError, RegistryError, RegistryErrors
 from ..plugins.components import FIRST_PARTY_PIPELINES, install_hint, suggest
 from .locate import locate
 from .presets import PRESETS_FILE
@@ -119,8 +119,9 @@ class Registry:
             try:
                 self.resolve(name, plugin_manager=plugin_manager)
             except RegistryError as exc:
-                if str(exc) not in errors:
-                    errors.append(str(exc))
+                for one in getattr(exc, "errors", [exc]):  # every error of the pipeline, not only the first
+                    if str(one) not in errors:
+                        errors.append(str(one))
         return errors
 
     # -- internals -----------------------------------------------------------------------------------------
@@ -328,81 +329,90 @@ def _where(chain: list[_Entry], subpath: list[str]) -> _Entry:
 
 
 def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: dict[str, str], pm) -> PipelineSpec:
-    def fail(subpath: list[str], message: str) -> RegistryError:
-        return _error(_where(chain, subpath), subpath, message)
+    """Check a merged pipeline table against the installed components: every error at once (RegistryErrors)."""
+    from .models import backend_names, pipeline_model
 
+    errors: list[RegistryError] = []
+
+    def fail(subpath: list[str], message: str) -> None:
+        errors.append(_error(_where(chain, subpath), subpath, message))
+
+    checked: dict[str, Any] = {}
     for key in table:
         if key not in PIPELINE_KEYS:
-            raise fail([key], f"unknown key{suggest(key, PIPELINE_KEYS)}; a pipeline has {', '.join(PIPELINE_KEYS)}")
-    description = table.get("description", "")
-    if not isinstance(description, str):
-        raise fail(["description"], "must be a string")
-    components: dict[str, ComponentChoice] = {}
-    for section, kind in SECTIONS.items():
+            fail([key], f"unknown key{suggest(key, PIPELINE_KEYS)}; a pipeline has {', '.join(PIPELINE_KEYS)}")
+        elif key not in SECTIONS:
+            checked[key] = table[key]
+    specs = {}
+    for section, kind in SECTIONS.items():  # the `use` names first: their errors carry install hints
         raw = table.get(section, OPTIONAL_SECTIONS.get(section))
         if raw is None:
-            raise fail([section], f"missing: every pipeline needs {section} = {{ use = \"<{kind} name>\", ... }}; "
-                                  f"registered {kind}s: {', '.join(pm.registry.names(kind)) or 'none'}")
+            fail([section], f"missing: every pipeline needs {section} = {{ use = \"<{kind} name>\", ... }}; "
+                            f"registered {kind}s: {', '.join(pm.registry.names(kind)) or 'none'}")
+            continue
         if isinstance(raw, str):  # shorthand: encoder = "perceiver"
             raw = {"use": raw}
         if not isinstance(raw, dict) or not isinstance(raw.get("use"), str):
-            raise fail([section], f"expected a table with a `use` key naming a {kind}, e.g. "
-                                  f"{section} = {{ use = \"{(pm.registry.names(kind) or ['name'])[0]}\" }}")
-        use = raw["use"]
+            fail([section], f"expected a table with a `use` key naming a {kind}, e.g. "
+                            f"{section} = {{ use = \"{(pm.registry.names(kind) or ['name'])[0]}\" }}")
+            continue
         try:
-            spec = pm.registry.get(kind, use)
+            specs[section] = pm.registry.get(kind, raw["use"])
         except MissingComponentError as exc:
-            raise fail([section, "use"], str(exc)) from None
-        options = {k: v for k, v in raw.items() if k != "use"}
-        model = spec.config_model()
-        try:
-            config = model.model_validate(options)
-        except ValidationError as exc:
-            loc, message = _explain(exc, model)
-            raise fail([section, *loc], message) from None
-        components[section] = ComponentChoice(use, config)
-    try:
-        train = TrainConfig.model_validate(table.get("train", {}))
-    except ValidationError as exc:
-        loc, message = _explain(exc, TrainConfig)
-        raise fail(["train", *loc], message) from None
+            fail([section, "use"], str(exc))
+            continue
+        checked[section] = raw
     backend = table.get("backend", "auto")
     if not isinstance(backend, str):
-        raise fail(["backend"], "must be a backend name such as \"auto\" or \"cpu\"")
-    init_from = table.get("init_from")
-    if init_from is not None:
-        if isinstance(init_from, str):  # shorthand: init_from = "runs/base"
-            init_from = {"checkpoint": init_from}
-        try:
-            init_from = InitFromConfig.model_validate(init_from)
-        except ValidationError as exc:
-            loc, message = _explain(exc, InitFromConfig)
-            raise fail(["init_from", *loc], message) from None
-    return PipelineSpec(name, description, components, train, backend, requires, source=chain[0].source.path,
-                        init_from=init_from)
+        fail(["backend"], "must be a backend name such as \"auto\" or \"cpu\"")
+        checked.pop("backend", None)
+    elif backend not in backend_names(pm):
+        known = backend_names(pm)
+        fail(["backend"], f"unknown backend {backend!r}{suggest(backend, known)}; known: {', '.join(known)}")
+        checked.pop("backend", None)
+    validated = None
+    try:
+        validated = pipeline_model(pm).model_validate(checked)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            section = loc[0] if loc else ""
+            if section in specs:
+                if len(loc) > 1 and loc[1] == checked[section]["use"]:
+                    loc = [section, *loc[2:]]  # drop the union's tag from the key path
+                model = specs[section].config_model()
+            else:
+                model = {"train": TrainConfig, "init_from": InitFromConfig}.get(section)
+            if model is not None:
+                fail(loc, _message(err, loc[1:], model))
+            else:
+                given = err.get("input")
+                fail(loc, f"{err['msg']}" + (f"; got {given!r}" if not isinstance(given, dict) else ""))
+    if errors:
+        raise errors[0] if len(errors) == 1 else RegistryErrors(errors)
+    components = {section: ComponentChoice(checked[section]["use"], spec.config_model().model_validate(
+        getattr(validated, section).model_dump(exclude={"use"}))) for section, spec in specs.items()}
+    train = validated.train or TrainConfig()
+    return PipelineSpec(name, validated.description, components, train, validated.backend, requires,
+                        source=chain[0].source.path, init_from=validated.init_from)
 
 
-def _explain(exc: ValidationError, model: type[BaseModel]) -> tuple[list[str], str]:
-    """The first pydantic error as (key path, plain message with what was expected)."""
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    more = len(exc.errors()) - 1
-    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+def _message(err: dict, loc: list[str], model: type[BaseModel]) -> str:
+    """One pydantic error as a plain message with what was expected."""
     fields = model.model_fields
     field_name = loc[0] if loc else None
     if err["type"] == "extra_forbidden":
-        return loc, (f"unknown key{suggest(field_name, fields)}; {model.__name__} accepts: "
-                     f"{', '.join(fields) or 'no keys'}{suffix}")
+        return f"unknown key{suggest(field_name, fields)}; {model.__name__} accepts: {', '.join(fields) or 'no keys'}"
     info = fields.get(field_name) if field_name else None
     expected = ""
     if info is not None:
         expected = f" (expected {_type_name(info.annotation)}"
         expected += f": {info.description})" if info.description else ")"
     if err["type"] == "missing":
-        return loc, f"missing required key{expected}{suffix}"
+        return f"missing required key{expected}"
     given = err.get("input")
     shown = f"; got {given!r}" if not isinstance(given, dict) else ""
-    return loc, f"{err['msg']}{shown}{expected}{suffix}"
+    return f"{err['msg']}{shown}{expected}"
 
 
 def _type_name(annotation: Any) -> str:
