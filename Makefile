@@ -1,6 +1,6 @@
 # Set-up and the two commands of the README. Uses the active virtual environment, or creates .venv.
 #   make demo   install core + every first-party plugin, train the digits pipeline, evaluate it
-#   make test   the same install plus test dependencies, then the whole test suite
+#   make test   the same install plus test dependencies, then the whole test suite (quick tests on 2 workers)
 # TORCH selects the torch build installed when none is present (e.g. TORCH=torch for the newest release).
 
 ifdef VIRTUAL_ENV
@@ -30,8 +30,11 @@ demo: install
 	$(VENV)/bin/perceiver train digits --out runs/digits --overwrite
 	$(VENV)/bin/perceiver evaluate --checkpoint runs/digits
 
+# The quick tests on 2 workers (pytest-xdist); the slow ones (training runs, DDP, pip installs into this venv and a
+# fresh one) one at a time, since the scaffold test installs a plugin into the shared environment.
 test: install-test
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 -m "not slow"
+	$(VENV)/bin/python -m pytest -m slow
 
 clean:
 	rm -rf runs .pytest_cache build *.egg-info plugins/*/*.egg-info
