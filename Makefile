@@ -30,11 +30,11 @@ demo: install
 	$(VENV)/bin/perceiver train digits --out runs/digits --overwrite
 	$(VENV)/bin/perceiver evaluate --checkpoint runs/digits
 
-# The quick tests on 2 workers (pytest-xdist); the slow ones (training runs, DDP, pip installs into this venv and a
-# fresh one) one at a time, since the scaffold test installs a plugin into the shared environment.
+# Every test on 2 workers (pytest-xdist), except those marked serial (the scaffold test pip-installs a plugin into
+# this environment), which run alone afterwards.
 test: install-test
-	$(VENV)/bin/python -m pytest -n 2 -m "not slow"
-	$(VENV)/bin/python -m pytest -m slow
+	$(VENV)/bin/python -m pytest -n 2 -m "not serial"
+	$(VENV)/bin/python -m pytest -m serial
 
 clean:
 	rm -rf runs .pytest_cache build *.egg-info plugins/*/*.egg-info

@@ -161,6 +161,7 @@ decoder = { use = "classification" }
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # pip-installs a plugin into this environment: other tests must not run meanwhile
 def test_scaffolded_plugin_installs_passes_its_tests_and_trains(tmp_path):
     target, _ = create_plugin("kitwave", tmp_path / "src")
     dist = "perceiver-kitwave"
