@@ -218,7 +218,8 @@ def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_d
                 path = ref.path()
             except (ModuleNotFoundError, TypeError) as exc:
                 raise RegistryError(f"the plugin {ref.distribution} ships a registry file {ref.package}:"
-                                    f"{ref.resource} that cannot be found ({exc}); reinstall {ref.distribution}") from None
+                                    f"{ref.resource} that cannot be found ({exc}); "
+                                    f"reinstall {ref.distribution}") from None
             if any(Path(str(path)) == f for f in files):
                 continue  # named again on the command line: read once, as the user's file
             _read_file(registry, path, into=registry.presets if ref.presets else None, distribution=ref.distribution)

@@ -35,7 +35,10 @@ def section_type(pm, kind: str):
             use=(Literal[name], Field(description=f"{spec.description} ({spec.distribution})"))))
     if not variants:
         return None
-    union = variants[0] if len(variants) == 1 else Annotated[Union[tuple(variants)], Field(discriminator="use")]  # noqa: UP007
+    if len(variants) == 1:
+        union = variants[0]
+    else:
+        union = Annotated[Union[tuple(variants)], Field(discriminator="use")]  # noqa: UP007
     names = Literal[tuple(pm.registry.names(kind))]
     return Annotated[union, BeforeValidator(_shorthand, json_schema_input_type=Union[names, union])]  # noqa: UP007
 
@@ -63,7 +66,8 @@ def pipeline_model(pm) -> type[BaseModel]:
     fields["train"] = (Optional[TrainConfig], Field(None, description="training loop settings"))
     backends = Literal[tuple(backend_names(pm))]
     fields["backend"] = (backends, Field("auto", description="hardware backend: auto (the best available), or a name"))
-    init = Annotated[InitFromConfig, BeforeValidator(_init_shorthand, json_schema_input_type=Union[str, InitFromConfig])]  # noqa: UP007
+    init = Annotated[InitFromConfig,
+                     BeforeValidator(_init_shorthand, json_schema_input_type=Union[str, InitFromConfig])]  # noqa: UP007
     fields["init_from"] = (Optional[init], Field(None, description="start from a checkpoint's weights (fine-tuning)"))
     model = create_model("Pipeline", __config__=ConfigDict(extra="forbid"), **fields)
     pm.registry._pipeline_model = (key, model)

@@ -75,7 +75,8 @@ class CsvLogger(Callback):
 
 
 class TensorBoardLogger(Callback):
-    """Scalars for TensorBoard in `log_dir` (needs the tensorboard package: pip install "perceiver-core[tensorboard]")."""
+    """Scalars for TensorBoard in `log_dir` (needs the tensorboard package:
+    pip install "perceiver-core[tensorboard]")."""
 
     def __init__(self, log_dir: str | Path):
         try:

@@ -261,7 +261,7 @@ class Trainer:
                     size = min(self.accumulation, self.batches_per_epoch - group * self.accumulation)
                     if pending == 0:
                         self._begin_step()
-                    loss = self._backward(to_device(batch, self.device), size)
+                    loss = self._backward(to_device(batch, self.device), size, last=pending + 1 == size)
                     pending, micro = pending + 1, micro + 1
                     if pending < size:
                         continue
@@ -376,14 +376,20 @@ class Trainer:
             group["lr"] = lr
         self.optimizer.zero_grad(set_to_none=True)
 
-    def _backward(self, batch: Mapping[str, Any], size: int) -> torch.Tensor:
-        """Forward and backward of one micro-batch of an optimizer step of `size` micro-batches."""
+    def _backward(self, batch: Mapping[str, Any], size: int, last: bool = True) -> torch.Tensor:
+        """Forward and backward of one micro-batch of an optimizer step of `size` micro-batches (under DDP the
+        gradients are all-reduced only with the last one)."""
+        quiet = self.forward.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+        with quiet:
+            return self._forward_backward(batch, size)
+
+    def _forward_backward(self, batch: Mapping[str, Any], size: int) -> torch.Tensor:
         cfg = self.spec.train
         with autocast(self.backend, cfg.precision):
             outputs = self.forward(batch)
             loss = self.model.task.loss(outputs, batch)
         with torch.no_grad():  # the epoch's mean training loss, without label smoothing (as evaluation computes it)
-            total, count = self.model.task.metrics(outputs.detach(), batch).get("loss", (float(loss) * 1, 1))
+            total, count = self.model.task.metrics(outputs.detach(), batch).get("loss", (float(loss), 1))
             self.epoch_loss[0] += total
             self.epoch_loss[1] += count
         scaled = loss / size
