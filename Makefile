@@ -1,6 +1,6 @@
 # Set-up and the two commands of the README. Uses the active virtual environment, or creates .venv.
 #   make demo   install core + every first-party plugin, train the digits pipeline, evaluate it
-#   make test   the same install plus test dependencies, then the whole test suite
+#   make test   the same install plus test dependencies, then the whole test suite (quick tests on 2 workers)
 # TORCH selects the torch build installed when none is present (e.g. TORCH=torch for the newest release).
 
 ifdef VIRTUAL_ENV
@@ -28,10 +28,13 @@ install-test: install
 
 demo: install
 	$(VENV)/bin/perceiver train digits --out runs/digits --overwrite
-	$(VENV)/bin/perceiver evaluate digits --checkpoint runs/digits/model.safetensors
+	$(VENV)/bin/perceiver evaluate --checkpoint runs/digits
 
+# Every test on 2 workers (pytest-xdist), except those marked serial (the scaffold test pip-installs a plugin into
+# this environment), which run alone afterwards.
 test: install-test
-	$(VENV)/bin/python -m pytest
+	$(VENV)/bin/python -m pytest -n 2 -m "not serial"
+	$(VENV)/bin/python -m pytest -m serial
 
 clean:
 	rm -rf runs .pytest_cache build *.egg-info plugins/*/*.egg-info

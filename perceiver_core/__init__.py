@@ -33,6 +33,7 @@ _LAZY = {
     "build_pipeline": "model.build", "build_preset": "model.build",
     "load_registry": "registry.file", "PipelineSpec": "registry.spec",
     "from_checkpoint": "runtime.checkpoint", "save_checkpoint": "runtime.checkpoint",
+    "inspect_checkpoint": "runtime.checkpoint", "Callback": "runtime.callbacks",
     "train": "runtime.training", "evaluate_model": "runtime.training",
     "PluginManager": "plugins.manager", "get_plugin_manager": "plugins.manager",
     "select_backend": "runtime.backends",
@@ -100,5 +101,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .registry.file import load_registry
     from .registry.spec import PipelineSpec
     from .runtime.backends import select_backend
-    from .runtime.checkpoint import from_checkpoint, save_checkpoint
+    from .runtime.callbacks import Callback
+    from .runtime.checkpoint import from_checkpoint, inspect_checkpoint, save_checkpoint
     from .runtime.training import evaluate_model, train

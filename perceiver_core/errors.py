@@ -27,6 +27,17 @@ class RegistryError(UserError):
         super().__init__(where + message)
 
 
+class RegistryErrors(RegistryError):
+    """Several errors of one pipeline at once (`errors`); the message is the first, saying how many follow."""
+
+    def __init__(self, errors: list[RegistryError]):
+        self.errors = list(errors)
+        first = self.errors[0]
+        more = len(self.errors) - 1
+        suffix = f" (and {more} more error{'s' if more > 1 else ''}: `perceiver validate` lists them)" if more else ""
+        super().__init__(first.reason + suffix, file=first.file, line=first.line, key=first.key)
+
+
 class PluginError(UserError):
     """A plugin failed to load or register (raised only in strict mode; otherwise it is reported)."""
 

@@ -1,4 +1,4 @@
-"""The whole extension surface of the framework: two hooks.
+"""The whole extension surface of the framework: three hooks.
 
 A plugin is a module with functions named like the specs below, decorated with `perceiver_core.hookimpl`,
 exposed through the entry point group `perceiver.plugins` and declaring the core API version it was written for
@@ -39,4 +39,15 @@ def perceiver_register_backends(registry) -> None:
     """Add hardware backends with `registry.add_backend(name, factory=..., priority=..., description=...)`.
 
     `backend = "auto"` picks the available backend with the highest priority.
+    """
+
+
+@hookspec
+def perceiver_register_pipelines(registry) -> None:
+    """Ship registry files with the plugin: `registry.add_registry_file("perceiver_image", "pipelines.toml")`.
+
+    The file is package data of the named package (read with importlib.resources, so it works from a wheel and
+    from a source checkout alike); its pipelines and presets appear in `perceiver pipelines` with the plugin's
+    distribution as their source, and `perceiver train NAME` finds them without any registry file of the user's.
+    Nothing is imported or read until a registry is loaded.
     """

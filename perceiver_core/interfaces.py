@@ -75,6 +75,9 @@ class Preprocessor(nn.Module, abc.ABC):
 
     output_channels: int
     index_shape: tuple[int, ...]
+    #: The batch key a bare tensor stands for when a user calls the model with one (`model(images)`), e.g.
+    #: "image" for image.pixels; None when the model needs a mapping (then the call says what it expects).
+    tensor_input: str | None = None
 
     @abc.abstractmethod
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
@@ -198,6 +201,11 @@ class Task(nn.Module, abc.ABC):
     @abc.abstractmethod
     def metrics(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, int]]:
         """Per-batch (sum, count) pairs; the caller averages them over an epoch (loss included)."""
+
+    def logits(self, outputs: torch.Tensor) -> torch.Tensor:
+        """The decoder's outputs in the task's natural shape (a classifier: [B, O=1, K] -> [B, K]); the default
+        returns them unchanged ([B, O, K])."""
+        return outputs
 
     @abc.abstractmethod
     def postprocess(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor] | None = None) -> list[Any]:

@@ -44,7 +44,7 @@ def test_truncated_checkpoint_gives_a_clear_error(tmp_path, cli):
         bad.write_bytes(data[:cut])
         with pytest.raises(CheckpointError, match="not a readable safetensors file"):
             from_checkpoint(bad)
-    result = cli("evaluate", "tiny", "--registry", str(TINY), "--checkpoint", str(bad))
+    result = cli("evaluate", "tiny", "--checkpoint", str(bad))
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.startswith("perceiver: error: ") and "truncated or corrupted" in result.stderr
 

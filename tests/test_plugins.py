@@ -126,7 +126,7 @@ def test_broken_plugins_are_reported_and_the_rest_works(cli, plugin_site):
 
 
 def test_cli_still_validates_and_lists_pipelines_with_broken_plugins(cli, plugin_site):
-    result = cli("validate", "registry.toml", env=_env(plugin_site))
+    result = cli("validate", env=_env(plugin_site))
     assert result.returncode == 0, result.stderr
     assert "digits" in cli("pipelines", env=_env(plugin_site)).stdout
 
@@ -171,16 +171,25 @@ def test_listing_imports_no_torch(cli):
 
 def test_missing_plugin_is_one_line_with_the_pip_command(cli, python_without, tmp_path):
     python = python_without("perceiver-image", "perceiver_image")
+    hint = f"pip install {Path(__file__).parents[1] / 'plugins' / 'perceiver-image'}"  # what really installs it
     result = cli("train", "digits", "--out", str(tmp_path / "run"), python=python)
     assert result.returncode == 2, result.stdout + result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, result.stderr
-    assert "perceiver-image" in lines[0] and "pip install perceiver-image" in lines[0]
-    assert "registry.toml:5" in lines[0]
-    # without the [requires] table the component itself names its plugin
+    assert "the pipeline 'digits' ships with the plugin perceiver-image, which is not installed" in lines[0]
+    assert hint in lines[0]
+    # a [requires] table names the plugin with the file and line
     reg = tmp_path / "r.toml"
-    reg.write_text((Path(__file__).parents[1] / "registry.toml").read_text().replace('perceiver-image = ">=0.1"', ""))
+    digits = (Path(__file__).parents[1] / "plugins/perceiver-image/perceiver_image/pipelines.toml").read_text()
+    digits = digits.replace("[pipelines.digits", "[pipelines.mine").replace('extends = "digits"', 'extends = "mine"')
+    reg.write_text('[requires]\nperceiver-image = ">=0.1"\n\n' + digits)
     result = cli("validate", str(reg), python=python)
     assert result.returncode == 2
-    assert "dataset 'image.digits' is provided by the plugin perceiver-image, which is not installed: " \
-           "pip install perceiver-image" in result.stderr
+    assert f"{reg}:2: requires.perceiver-image: the plugin perceiver-image is required but not installed: {hint}" \
+        in result.stderr
+    # without the [requires] table the component itself names its plugin
+    reg.write_text(digits)
+    result = cli("validate", str(reg), python=python)
+    assert result.returncode == 2
+    assert f"dataset 'image.digits' is provided by the plugin perceiver-image, which is not installed: {hint}" \
+        in result.stderr

@@ -81,7 +81,7 @@ def test_rendered_distribution_is_complete(kind, tmp_path, perceiver_cli):
     target = Path(created["path"])
     files = {str(p.relative_to(target)) for p in target.rglob("*") if p.is_file()}
     assert files == set(created["files"])
-    assert {"pyproject.toml", "README.md", "registry.toml", "perceiver_wave/__init__.py", "perceiver_wave/plugin.py",
+    assert {"pyproject.toml", "README.md", "perceiver_wave/__init__.py", "perceiver_wave/plugin.py",
             "tests/test_conformance.py"} <= files
     for path in target.rglob("*"):
         if path.is_file():
@@ -97,7 +97,7 @@ def test_rendered_distribution_is_complete(kind, tmp_path, perceiver_cli):
     assert any(d.startswith("perceiver-core>=0.1,<0.2") for d in project["project"]["dependencies"])
     markers = project["tool"]["pytest"]["ini_options"]["markers"]
     assert any(m.startswith("slow:") for m in markers), markers  # `@pytest.mark.slow` is registered
-    tomllib.loads((target / "registry.toml").read_text())
+    tomllib.loads((target / ("perceiver_wave/pipelines.toml" if kind == "modality" else "registry.toml")).read_text())
     if kind == "modality":
         assert {"perceiver_wave/configs.py", "perceiver_wave/preprocessor.py", "perceiver_wave/position.py",
                 "perceiver_wave/dataset.py", "tests/test_registry.py"} <= files
@@ -161,6 +161,7 @@ decoder = { use = "classification" }
 
 
 @pytest.mark.slow
+@pytest.mark.serial  # pip-installs a plugin into this environment: other tests must not run meanwhile
 def test_scaffolded_plugin_installs_passes_its_tests_and_trains(tmp_path):
     target, _ = create_plugin("kitwave", tmp_path / "src")
     dist = "perceiver-kitwave"
@@ -184,13 +185,16 @@ def test_scaffolded_plugin_installs_passes_its_tests_and_trains(tmp_path):
         assert check.returncode == 0 and check.stdout.startswith(f"{dist} 0.1.0: ok:"), check.stdout + check.stderr
 
         registry = tmp_path / "pipelines.toml"
-        registry.write_text((target / "registry.toml").read_text() + textwrap.dedent(DIGITS_WITH_SINUSOID))
+        shipped = _cli("pipelines", "--json", cwd=tmp_path)  # the plugin's own pipeline, found once installed
+        assert {"name": "kitwave-toy", "source": dist} .items() <= next(
+            r for r in json.loads(shipped.stdout) if r["name"] == "kitwave-toy").items()
+        registry.write_text(textwrap.dedent(DIGITS_WITH_SINUSOID))
         valid = _cli("validate", str(registry), cwd=tmp_path)
         assert valid.returncode == 0, valid.stderr
-        assert "ok: 2 pipeline(s)" in valid.stdout
+        assert "ok: 1 pipeline(s)" in valid.stdout
 
         out = tmp_path / "run"
-        train = _cli("train", "kitwave-toy", "--registry", str(registry), "--out", str(out), "--max-steps", "2",
+        train = _cli("train", "kitwave-toy", "--out", str(out), "--max-steps", "2",
                      "--no-progress", "--json", cwd=tmp_path, timeout=600)
         assert train.returncode == 0, train.stderr[-3000:]
         assert json.loads(train.stdout)["step"] == 2

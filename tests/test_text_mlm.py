@@ -1,4 +1,4 @@
-"""The text demo: `text-mlm-tiny` (root registry.toml) validates, trains on the CPU and
+"""The text demo: `text-mlm-tiny` (shipped by perceiver-text) validates, trains on the CPU and
 beats the unigram baseline on masked bytes; `perceiver predict` fills the [MASK]s of a sentence."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-REGISTRY = ROOT / "registry.toml"
+REGISTRY = ROOT / "plugins" / "perceiver-text" / "perceiver_text" / "pipelines.toml"
 
 
 def test_registry_with_the_text_demo_validates(cli):
@@ -26,7 +26,7 @@ def test_text_mlm_tiny_beats_unigram_and_fills_masks(cli, tmp_path):
     from perceiver_text.corpus import DocstringCorpus
 
     out = tmp_path / "run"
-    result = cli("train", "text-mlm-tiny", "--registry", str(REGISTRY), "--out", str(out), "--no-progress",
+    result = cli("train", "text-mlm-tiny", "--out", str(out), "--no-progress",
                  "--max-steps", "150", "--json", env={"OMP_NUM_THREADS": "1"})
     assert result.returncode == 0, result.stderr
     loss = json.loads(result.stdout)["loss"]  # masked-byte cross-entropy on the test split, nats
@@ -35,7 +35,7 @@ def test_text_mlm_tiny_beats_unigram_and_fills_masks(cli, tmp_path):
     assert loss < unigram - 0.5, (loss, unigram)
     sentence = tmp_path / "s.txt"
     sentence.write_text("Return a new l[MASK]st.\n")
-    result = cli("predict", "text-mlm-tiny", "--registry", str(REGISTRY), "--checkpoint",
+    result = cli("predict", "text-mlm-tiny", "--checkpoint",
                  str(out / "model.safetensors"), str(sentence), "--json")
     assert result.returncode == 0, result.stderr
     (row,) = json.loads(result.stdout)

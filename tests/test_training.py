@@ -60,7 +60,7 @@ def test_cli_train_evaluate_predict_agree(cli, tmp_path):
     result = cli("train", "tiny", "--registry", str(TINY), "--out", str(out), "--max-steps", "40", "--json")
     assert result.returncode == 0, result.stderr
     trained = json.loads(result.stdout)
-    ev = cli("evaluate", "tiny", "--registry", str(TINY), "--checkpoint", str(out / "model.safetensors"), "--json")
+    ev = cli("evaluate", "tiny", "--checkpoint", str(out / "model.safetensors"), "--json")
     assert ev.returncode == 0, ev.stderr
     assert json.loads(ev.stdout)["accuracy"] == trained["accuracy"]
     import numpy as np
@@ -69,12 +69,12 @@ def test_cli_train_evaluate_predict_agree(cli, tmp_path):
 
     example = DigitsDataset(DigitsConfig()).examples("test")[3]
     np.save(tmp_path / "digit.npy", example["image"])
-    pr = cli("predict", "tiny", "--registry", str(TINY), "--checkpoint", str(out / "model.safetensors"),
+    pr = cli("predict", "tiny", "--checkpoint", str(out / "model.safetensors"),
              str(tmp_path / "digit.npy"), "test:3", "--json")
     assert pr.returncode == 0, pr.stderr
     rows = json.loads(pr.stdout)
     assert rows[0]["label"] == rows[1]["label"] and 0 <= rows[0]["label"] <= 9
-    bad = cli("predict", "tiny", "--registry", str(TINY), "--checkpoint", str(out / "model.safetensors"),
+    bad = cli("predict", "tiny", "--checkpoint", str(out / "model.safetensors"),
               str(tmp_path / "missing.npy"))
     assert bad.returncode == 2 and "does not exist" in bad.stderr
 
@@ -82,7 +82,7 @@ def test_cli_train_evaluate_predict_agree(cli, tmp_path):
 def test_user_errors_exit_2_without_traceback(cli, tmp_path):
     for args in (["train", "nope", "--out", str(tmp_path)],
                  ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "encoder.num_latents=0"],
-                 ["evaluate", "tiny", "--registry", str(TINY), "--checkpoint", str(tmp_path / "none.safetensors")],
+                 ["evaluate", "tiny", "--checkpoint", str(tmp_path / "none.safetensors")],
                  ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "backend=tpu"],
                  ["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path), "--set", "train.precision=fp16"],
                  ["schema", "--out", str(tmp_path / "missing-folder" / "schema.json")]):

@@ -64,23 +64,27 @@ def cmd_backends(args) -> int:
 def cmd_pipelines(args) -> int:
     rows = _registry(args).describe(presets=args.presets)
     _emit(args, rows, "\n".join(f"{r['name']:<24} {'(preset) ' if r['preset'] else ''}{r['description']}"
-                                for r in rows) or "no pipelines")
+                                f"  [{r['source']}]" for r in rows) or "no pipelines")
     return 0
 
 
 def cmd_validate(args) -> int:
+    """Validate the named files together (as `train --registry A --registry B` reads them: one may extend a pipeline
+    of another, or of an installed plugin), reporting their own pipelines; without files, every installed
+    pipeline and ./registry.toml."""
+    from pathlib import Path
+
     from ..registry.file import load_registry
 
-    errors: list[str] = []
-    names: list[str] = []
-    for path in args.files:
-        try:
-            registry = load_registry([path], include_default=False)
-        except UserError as exc:
-            errors.append(str(exc))
-            continue
-        names += registry.names()
-        errors += registry.validate_all()
+    files = list(args.files or []) + list(args.registry or [])
+    try:
+        registry = load_registry(files, include_default=not files)
+    except UserError as exc:
+        registry, errors, names = None, [str(exc)], []
+    if registry is not None:
+        own = {str(Path(f)) for f in files}
+        names = [n for n in registry.names() if not files or registry.pipelines[n].source.path in own]
+        errors = registry.validate_all(names=names)
     if args.json:
         print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors}, indent=2))
     else:
@@ -104,34 +108,89 @@ def cmd_schema(args) -> int:
 
 
 # -- running ---------------------------------------------------------------------------------------------------
+def _positive(args, *names: str) -> None:
+    for name in names:
+        value = getattr(args, name, None)
+        if value is not None and value < 1:
+            flag = "--" + name.replace("_", "-")
+            raise UserError(f"{flag} must be a positive number of steps, got {value}")
+
+
+def _init_overrides(args) -> list[str]:
+    """--init-from / --load / --reinit / --freeze as overrides of the pipeline's `init_from` table (so that the
+    run's pipeline.json records them)."""
+    out = []
+    if args.init_from is not None:
+        out.append(f"init_from.checkpoint={json.dumps(args.init_from)}")
+    for flag in ("load", "reinit", "freeze"):
+        values = getattr(args, flag)
+        if values:
+            if args.init_from is None:
+                raise UserError(f"--{flag} goes with --init-from CHECKPOINT (the weights to start from)")
+            out.append(f"init_from.{flag}={json.dumps(values)}")
+    return out
+
+
 def _spec(args):
-    overrides = list(args.set or [])
-    if getattr(args, "max_steps", None):
+    overrides = list(args.set or []) + _init_overrides(args)
+    if args.max_steps is not None:
         overrides.append(f"train.max_steps={args.max_steps}")
     return _registry(args).resolve(args.pipeline, overrides)
 
 
 def cmd_train(args) -> int:
-    from ..runtime.training import train
+    from ..runtime.training import resume_spec, train
 
-    spec = _spec(args)
-    result = train(spec, args.out, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite,
+    _positive(args, "max_steps", "stop_after")
+    if args.resume is not None:
+        # the run's own resolved pipeline (pipeline.json), never today's registry: a resume is the same experiment
+        spec = resume_spec(args.resume, pipeline=args.pipeline, overrides=[*(args.set or ()), *_init_overrides(args)],
+                           max_steps=args.max_steps, allow_changes=args.allow_changes)
+        out = args.out or args.resume
+    else:
+        if args.pipeline is None:
+            raise UserError("train needs a PIPELINE (see `perceiver pipelines`), or --resume DIR to continue a run")
+        if args.out is None:
+            raise UserError("train needs --out DIR: the folder for model.safetensors and metrics.jsonl")
+        spec, out = _spec(args), args.out
+    result = train(spec, out, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite,
                    progress=not args.no_progress)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
         return 0
-    summary = ", ".join(f"{k}={v}" for k, v in result.items())
-    _emit(args, result, f"trained {spec.name} -> {os.path.join(args.out, 'model.safetensors')}: {summary}")
+    summary = ", ".join(f"{k}={v}" for k, v in result.items() if k != "init")
+    _emit(args, result, f"trained {spec.name} -> {os.path.join(out, 'model.safetensors')}: {summary}")
     return 0
 
 
+# keys of a checkpoint's pipeline that evaluate/predict may change: the data and the loop, never the model
+_DATA_KEYS = ("data", "train", "backend")
+
+
+def _pipeline_before_inputs(args) -> None:
+    """`predict [PIPELINE] INPUT...`: the optional pipeline name is the first positional when it is neither a file
+    nor a SPLIT:INDEX example."""
+    first = args.inputs[0]
+    if len(args.inputs) > 1 and ":" not in first and not os.path.exists(first):
+        args.pipeline = args.inputs.pop(0)
+
+
 def _checked_model(args):
+    """The checkpoint's model and its own pipeline (PIPELINE, if given, must be the one it was trained as)."""
+    from ..registry.file import resolve_table
     from ..runtime.checkpoint import from_checkpoint
 
     model = from_checkpoint(args.checkpoint)
-    trained = model.checkpoint_metadata["pipeline"]["name"]
-    if trained != args.pipeline:
-        print(f"note: {args.checkpoint} was trained as pipeline {trained!r}; using its model with the data of "
-              f"{args.pipeline!r}", file=sys.stderr)
+    trained = model.spec.name
+    if args.pipeline is not None and args.pipeline != trained:
+        raise UserError(f"{args.checkpoint} was trained as pipeline {trained!r}, not {args.pipeline!r}; leave "
+                        f"PIPELINE out (the checkpoint names its pipeline) or change the data with --set data.use=...")
+    if args.set:
+        for override in args.set:
+            if override.split("=", 1)[0].strip().split(".")[0] not in _DATA_KEYS:
+                raise UserError(f"--set {override!r}: {args.command} may change only data.*, train.* and backend; "
+                                "the model is the checkpoint's")
+        model.spec = resolve_table(trained, model.spec.to_json(), f"{args.checkpoint}[pipeline]",
+                                   overrides=args.set)
     return model
 
 
@@ -140,8 +199,8 @@ def cmd_evaluate(args) -> int:
     from ..runtime.backends import select_backend
     from ..runtime.training import evaluate_model
 
-    spec = _spec(args)
     model = _checked_model(args)
+    spec = model.spec
     backend = select_backend(spec.backend)
     model.to(backend.device())
     dataset = build_dataset(spec)
@@ -157,6 +216,7 @@ def cmd_evaluate(args) -> int:
 
 
 def cmd_predict(args) -> int:
+    _pipeline_before_inputs(args)
     model = _checked_model(args)
     examples = []
     for item in args.inputs:
@@ -171,13 +231,19 @@ def cmd_predict(args) -> int:
     return 0
 
 
+def cmd_inspect(args) -> int:
+    from .inspect import cmd_inspect as run
+
+    return run(args)
+
+
 def _read_input(model, args, item: str):
     """A file path, or SPLIT:INDEX to take an example of the pipeline's dataset (e.g. test:0)."""
     split, sep, index = item.partition(":")
     if sep and index.isdigit() and not os.path.exists(item):
         from ..model.pipeline import build_dataset
 
-        dataset = build_dataset(_spec(args))
+        dataset = build_dataset(model.spec)
         if split not in dataset.splits:
             raise UserError(f"{item!r}: the dataset has no split {split!r}; splits: {', '.join(dataset.splits)}")
         examples = dataset.examples(split)
@@ -193,6 +259,7 @@ def _read_input(model, args, item: str):
 def cmd_explain(args) -> int:
     from .explain import run_explain
 
+    _pipeline_before_inputs(args)
     return run_explain(args, load_model=_checked_model, read_input=_read_input, emit=_emit)
 
 
@@ -219,7 +286,8 @@ def cmd_data(args) -> int:
     from ..model.pipeline import build_dataset
     from .data import describe_dataset, format_description
 
-    description = describe_dataset(build_dataset(_spec(args)), args.examples)
+    spec = _registry(args).resolve(args.pipeline, list(args.set or []))
+    description = describe_dataset(build_dataset(spec), args.examples)
     _emit(args, description, format_description(description))
     return 0
 
@@ -231,19 +299,52 @@ def cmd_import_hf(args) -> int:
 
 
 # -- parser ------------------------------------------------------------------------------------------------------
+EXAMPLES = {
+    "pipelines": ["perceiver pipelines", "perceiver pipelines --presets --json"],
+    "validate": ["perceiver validate", "perceiver validate my.toml more.toml"],
+    "schema": ["perceiver schema --out registry.schema.json", "perceiver schema | head"],
+    "train": ["perceiver train digits --out runs/digits",
+              "perceiver train digits --out r --max-steps 200 --set train.lr=1e-3",
+              "perceiver train digits --out r2 --init-from runs/digits --reinit decoder",
+              "perceiver train --resume runs/digits"],
+    "evaluate": ["perceiver evaluate --checkpoint runs/digits",
+                 "perceiver evaluate --checkpoint runs/digits --split train"],
+    "predict": ["perceiver predict --checkpoint runs/digits test:0 test:1",
+                "perceiver predict --checkpoint runs/digits a.png --top-k 3",
+                "perceiver predict --checkpoint runs/stereo left.png,right.png --out flow/"],
+    "explain": ["perceiver explain --checkpoint runs/digits test:0 --out maps/",
+                "perceiver explain --checkpoint runs/shapes chair.off --out maps/ --json"],
+    "data": ["perceiver data digits", "perceiver data photos --set data.root=my-photos --json"],
+    "inspect": ["perceiver inspect runs/digits", "perceiver inspect model.safetensors --json"],
+    "import-hf": ["perceiver import-hf ./vision-perceiver-fourier --out fourier.safetensors"],
+    "components": ["perceiver components --kind preprocessor"],
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
     from ..version import __version__
 
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--registry", action="append", metavar="FILE",
-                        help="registry file adding or overriding pipelines (repeatable; ./registry.toml is read first)")
-    common.add_argument("--json", action="store_true", help="print JSON for machines")
-    parser = argparse.ArgumentParser(prog="perceiver", description="Perceiver, Perceiver IO and HiP pipelines")
+    registry_opt = argparse.ArgumentParser(add_help=False)  # only for commands that read registry files
+    registry_opt.add_argument("--registry", action="append", metavar="FILE",
+                              help="registry file adding or overriding pipelines (repeatable; read after the "
+                                   "installed plugins' pipelines and ./registry.toml)")
+    json_opt = argparse.ArgumentParser(add_help=False)
+    json_opt.add_argument("--json", action="store_true", help="print JSON for machines")
+    parser = argparse.ArgumentParser(
+        prog="perceiver", description="Perceiver, Perceiver IO and HiP pipelines",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n  perceiver pipelines\n  perceiver train digits --out runs/digits\n"
+               "  perceiver evaluate --checkpoint runs/digits\n  perceiver inspect runs/digits\n"
+               "`perceiver COMMAND --help` shows each command's options and examples.")
     parser.add_argument("--version", action="version", version=f"perceiver-core {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def add(name, fn, help_):
-        p = sub.add_parser(name, parents=[common], help=help_, description=help_)
+    def add(name, fn, help_, *, registry: bool = False):
+        parents = [json_opt] + ([registry_opt] if registry else [])
+        examples = EXAMPLES.get(name)
+        epilog = ("examples:\n" + "\n".join(f"  {e}" for e in examples)) if examples else None
+        p = sub.add_parser(name, parents=parents, help=help_, description=help_, epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         p.set_defaults(fn=fn)
         return p
 
@@ -267,49 +368,72 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("components", cmd_components, "list registered components")
     p.add_argument("--kind", choices=["preprocessor", "position", "encoder", "decoder", "task", "dataset"])
     add("backends", cmd_backends, "list installed hardware backends and whether each is usable here")
-    p = add("pipelines", cmd_pipelines, "list pipelines of the registry files")
-    p.add_argument("--presets", action="store_true", help="also list the presets shipped with the core")
-    p = add("validate", cmd_validate, "validate registry files without running anything")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p = add("pipelines", cmd_pipelines, "list the pipelines of installed plugins and registry files, with their "
+                                        "source", registry=True)
+    p.add_argument("--presets", action="store_true", help="also list the presets (the papers' configurations)")
+    p = add("validate", cmd_validate, "validate registry files together without running anything", registry=True)
+    p.add_argument("files", nargs="*", metavar="FILE",
+                   help="registry files, read together (default: every installed pipeline and ./registry.toml)")
     p = add("schema", cmd_schema, "print the JSON schema of registry files for the installed plugins")
     p.add_argument("--out", metavar="FILE", help="write the schema to FILE")
 
-    def run_args(p):
-        p.add_argument("pipeline", metavar="PIPELINE")
-        p.add_argument("--set", action="append", metavar="KEY=VALUE",
-                       help="override a pipeline value, e.g. --set train.epochs=5 (repeatable)")
+    def overrides(p, what):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help=what)
 
-    p = add("train", cmd_train, "train a pipeline")
-    run_args(p)
-    p.add_argument("--out", required=True, metavar="DIR", help="folder for model.safetensors and metrics.jsonl")
+    p = add("train", cmd_train, "train a pipeline (or continue a run with --resume DIR)", registry=True)
+    p.add_argument("pipeline", metavar="PIPELINE", nargs="?", help="pipeline name (optional with --resume)")
+    overrides(p, "override a pipeline value, e.g. --set train.epochs=5 (repeatable)")
+    p.add_argument("--out", metavar="DIR", help="folder for model.safetensors and metrics.jsonl "
+                                                "(with --resume: that folder by default)")
     p.add_argument("--max-steps", type=int, metavar="N", help="train for N optimizer steps (sets train.max_steps)")
-    p.add_argument("--resume", metavar="DIR", help="continue from the checkpoint and trainer state in DIR")
+    p.add_argument("--resume", metavar="DIR", help="continue the run in DIR with its own pipeline (DIR/pipeline.json)")
+    p.add_argument("--allow-changes", action="store_true",
+                   help="with --resume: apply --set / --max-steps even though they change the run's pipeline")
     p.add_argument("--stop-after", type=int, metavar="N", help="stop (with a checkpoint) after step N, as if "
                                                                "interrupted; --resume continues exactly")
+    p.add_argument("--init-from", metavar="CHECKPOINT", help="start from the weights of a checkpoint (a run "
+                   "folder, a .safetensors of ours or of import-hf); see also --load, --reinit, --freeze")
+    p.add_argument("--load", action="append", metavar="MODULE", help="with --init-from: load only these modules "
+                   "(preprocessor, position, encoder, decoder; repeatable; default: all that fit)")
+    p.add_argument("--reinit", action="append", metavar="MODULE", help="with --init-from: keep these modules "
+                   "freshly initialised (e.g. decoder for a new number of classes; repeatable)")
+    p.add_argument("--freeze", action="append", metavar="MODULE", help="do not train these modules (repeatable)")
     p.add_argument("--overwrite", action="store_true", help="replace a model already in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p = add("evaluate", cmd_evaluate, "evaluate a checkpoint on a pipeline's data")
-    run_args(p)
-    p.add_argument("--checkpoint", required=True, metavar="FILE")
+
+    def checkpoint_args(p, positional: bool = True):
+        if positional:
+            p.add_argument("pipeline", metavar="PIPELINE", nargs="?",
+                           help="optional: the pipeline the checkpoint was trained as (a different name is an error)")
+        else:
+            p.set_defaults(pipeline=None)
+        p.add_argument("--checkpoint", required=True, metavar="PATH", help="a run folder or its model.safetensors")
+        overrides(p, "change the data or loop, e.g. --set data.batch_size=256 (data.*, train.*, backend only)")
+
+    p = add("evaluate", cmd_evaluate, "evaluate a checkpoint on its pipeline's data")
+    checkpoint_args(p)
     p.add_argument("--split", help="split to evaluate (default: the pipeline's train.eval_split)")
-    p = add("predict", cmd_predict, "run a checkpoint on input files (or SPLIT:INDEX examples of the dataset)")
-    run_args(p)
-    p.add_argument("--checkpoint", required=True, metavar="FILE")
-    p.add_argument("inputs", nargs="+", metavar="INPUT")
+    p = add("predict", cmd_predict, "run a checkpoint on input files (or SPLIT:INDEX examples of its dataset)")
+    checkpoint_args(p, positional=False)
+    p.add_argument("inputs", nargs="+", metavar="[PIPELINE] INPUT",
+                   help="input files or SPLIT:INDEX examples, optionally after the pipeline's name")
     p.add_argument("--top-k", type=int, default=1, metavar="K", help="print the K most probable classes")
     p.add_argument("--out", default=".", metavar="DIR", help="folder for dense predictions written as files "
                                                              "(e.g. flow as .flo, .npy and .png; default: here)")
-    p = add("data", cmd_data, "show what a pipeline's dataset found: counts per split and class, examples, "
-                              "statistics, unreadable files")
-    run_args(p)
-    p.add_argument("--examples", type=int, default=3, metavar="N", help="show N training examples")
     p = add("explain", cmd_explain, "draw what the latents attend to (cross-attention maps) for input files")
-    run_args(p)
-    p.add_argument("--checkpoint", required=True, metavar="FILE")
-    p.add_argument("inputs", nargs="+", metavar="INPUT", help="input files, or SPLIT:INDEX examples of the dataset")
+    checkpoint_args(p, positional=False)
+    p.add_argument("inputs", nargs="+", metavar="[PIPELINE] INPUT",
+                   help="input files or SPLIT:INDEX examples of the dataset, optionally after the pipeline's name")
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the PNGs (and JSON maps with --json)")
     p.add_argument("--latents", metavar="I,J,..", help="latents to draw (default: the --top most attended)")
     p.add_argument("--top", type=int, default=4, metavar="K", help="draw the K latents the decoder attends to most")
+    p = add("data", cmd_data, "show what a pipeline's dataset found: counts per split and class, examples, "
+                              "statistics, unreadable files", registry=True)
+    p.add_argument("pipeline", metavar="PIPELINE", help="pipeline name")
+    overrides(p, "override a pipeline value, e.g. --set data.root=photos (repeatable)")
+    p.add_argument("--examples", type=int, default=3, metavar="N", help="show N training examples")
+    p = add("inspect", cmd_inspect, "print a checkpoint's metadata: pipeline, plugins, step, metrics, parameters")
+    p.add_argument("checkpoint", metavar="PATH", help="a run folder or a .safetensors checkpoint")
     p = add("import-hf", cmd_import_hf, "convert a Hugging Face Perceiver checkpoint folder into our checkpoint")
     p.add_argument("folder", metavar="DIR", help="folder with config.json and model.safetensors (or pytorch_model.bin)")
     p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")
@@ -324,12 +448,25 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # argparse stops collecting positionals at an option: `predict NAME --checkpoint R a.png b.png`
+        if getattr(args, "command", None) == "predict" and not any(e.startswith("-") for e in extra):
+            args.inputs += extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    if getattr(args, "fn", None) is None:  # `perceiver` alone
+        parser.print_help()
+        return 0
     try:
-        return args.fn(args)
+        code = args.fn(args)
+        sys.stdout.flush()  # a reader that left (`| head`) shows up here, not as "Broken pipe" at exit
+        return code
     except UserError as exc:
         print(f"perceiver: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `perceiver schema | head`: the reader left; that is not an error
+        _silence_stdout()
+        return 0
     except OSError as exc:  # a path the user named cannot be read or written (missing folder, permissions, disk full)
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         print(f"perceiver: error: {exc.strerror or exc}{where}", file=sys.stderr)
@@ -337,3 +474,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("perceiver: interrupted", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass

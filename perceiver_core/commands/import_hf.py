@@ -291,5 +291,9 @@ def cmd_import_hf(args) -> int:
     model = import_hf(args.folder, image_size=args.image_size, plugin_manager=pm)
     save_checkpoint(args.out, model, plugins=pm.distributions())
     count = sum(p.numel() for p in model.parameters())
-    print(f"imported {model.spec.description}: {count:,} parameters -> {args.out} (pipeline {model.spec.name!r})")
+    if getattr(args, "json", False):
+        print(json.dumps({"checkpoint": str(args.out), "pipeline": model.spec.name,
+                          "description": model.spec.description, "num_parameters": count}, indent=2))
+    else:
+        print(f"imported {model.spec.description}: {count:,} parameters -> {args.out} (pipeline {model.spec.name!r})")
     return 0

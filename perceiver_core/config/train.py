@@ -13,7 +13,8 @@ class TrainConfig(ComponentConfig):
     lr: float = Field(1e-3, gt=0, description="peak learning rate")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final learning rate as a fraction of lr (cosine)")
     warmup_steps: int | None = Field(None, ge=0, description="linear warm-up steps (default: 5% of all steps)")
-    weight_decay: float = Field(0.01, ge=0, description="decoupled weight decay (not applied to norms, biases, latents)")
+    weight_decay: float = Field(
+        0.01, ge=0, description="decoupled weight decay (not on vectors nor on what modules name in no_weight_decay())")
     optimizer: Literal["adamw", "lamb"] = Field("adamw", description="optimizer")
     betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas")
     grad_clip: float | None = Field(1.0, gt=0, description="clip the global gradient norm (None: off)")
@@ -25,3 +26,42 @@ class TrainConfig(ComponentConfig):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast dtype; auto lets the backend choose")
     compile: bool = Field(False, description="torch.compile the model's attention blocks (where the backend allows it)")
+    val_split: str | None = Field(
+        None, description="dataset split for per-epoch monitoring (model selection, early stopping); the eval_split "
+                          "(test) is then evaluated once, at the end")
+    val_fraction: float = Field(
+        0.0, ge=0, lt=1, description="hold out this seeded fraction of the training split as the validation split "
+                                     "(when the dataset has none)")
+    monitor: str = Field("loss", description="validation metric that selects the best checkpoint and stops early")
+    monitor_mode: Literal["auto", "min", "max"] = Field(
+        "auto", description="whether the monitored metric should fall or rise (auto: loss falls, others rise)")
+    keep_best: bool = Field(True, description="with validation: keep the best model in best/ beside the last one")
+    early_stopping_patience: int | None = Field(
+        None, ge=1, description="stop after this many validations without improvement (needs validation)")
+    grad_accumulation: int = Field(1, ge=1, description="micro-batches per optimizer step (a larger effective batch)")
+    ema_decay: float | None = Field(
+        None, gt=0, lt=1, description="keep an exponential moving average of the weights (e.g. 0.999); evaluation "
+                                      "and the saved model use it")
+    loggers: list[Literal["csv", "tensorboard"]] = Field(
+        default_factory=list, description="extra loggers beside metrics.jsonl: csv (metrics.csv), tensorboard "
+                                          "(tb/, needs perceiver-core[tensorboard])")
+
+
+MODULES = ("preprocessor", "position", "encoder", "decoder", "task")
+
+
+class InitFromConfig(ComponentConfig):
+    """`init_from` of a pipeline (or `perceiver train --init-from`): start training from another checkpoint's weights.
+
+    A tensor is loaded when its module is selected, it exists in the file and has the same shape; everything else
+    keeps its fresh initialisation, and one line reports what was loaded, skipped and re-initialised.
+    """
+
+    checkpoint: str = Field(description="a run folder or a .safetensors checkpoint of ours (train or import-hf); "
+                                        "a relative path is relative to the working directory")
+    load: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] | None = Field(
+        None, description="modules to load (default: all of them, where the shapes fit)")
+    reinit: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] = Field(
+        default_factory=list, description="modules kept freshly initialised (e.g. the decoder for new classes)")
+    freeze: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] = Field(
+        default_factory=list, description="modules not trained (their parameters get no gradient)")

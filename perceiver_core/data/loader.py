@@ -55,21 +55,29 @@ class EpochSampler(nodes.BaseNode[tuple[int, int]]):
         return {self.EPOCH: self.epoch, self.OFFSET: self.offset}
 
 
-def collate(items: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stack tensors, turn numbers into tensors, keep other values as lists."""
-    out: dict[str, Any] = {}
-    for key in items[0]:
-        values = [item[key] for item in items]
-        first = values[0]
-        if isinstance(first, torch.Tensor):
-            out[key] = torch.stack(values)
-        elif isinstance(first, bool | int):
-            out[key] = torch.tensor(values, dtype=torch.long)
-        elif isinstance(first, float):
-            out[key] = torch.tensor(values, dtype=torch.float32)
-        else:
-            out[key] = values
-    return out
+def collate(items: Sequence[Any]) -> Any:
+    """A list of examples -> one batch, with `torch.utils.data.default_collate` semantics: tensors and numpy arrays
+    are stacked, numpy scalars become tensors of their dtype, Python ints (and bools) int64 tensors, mappings are
+    collated key by key (nested too), strings and None stay lists. One difference: Python floats become float32
+    (the framework's dtype), not float64."""
+    import numpy as np
+
+    first = items[0]
+    if isinstance(first, torch.Tensor):
+        return torch.stack(list(items))
+    if isinstance(first, np.ndarray):
+        if first.dtype.kind in "OUS":  # strings / objects: not numbers
+            return list(items)
+        return torch.stack([torch.as_tensor(x) for x in items])
+    if isinstance(first, np.generic) and not isinstance(first, (np.str_, np.bytes_)):
+        return torch.as_tensor(np.stack(items))
+    if isinstance(first, bool | int):
+        return torch.tensor(items, dtype=torch.long)
+    if isinstance(first, float):
+        return torch.tensor(items, dtype=torch.float32)
+    if isinstance(first, Mapping):
+        return {key: collate([item[key] for item in items]) for key in first}
+    return list(items)
 
 
 class _Prepare:

@@ -7,7 +7,6 @@ pipeline -> registry_file -> presets -> pipeline circle).
 from __future__ import annotations
 
 from ..registry.file import load_registry
-from ..registry.presets import PRESETS_FILE
 from .pipeline import Pipeline, build_from_spec
 
 
@@ -21,6 +20,7 @@ def build_preset(name: str, *, device: str = "meta", overrides=(), plugin_manage
     """The model of a preset, built on `device` (default meta: shapes only, nothing allocated)."""
     import torch
 
-    spec = load_registry([PRESETS_FILE], include_default=False).resolve(name, overrides, plugin_manager=plugin_manager)
+    registry = load_registry(include_default=False, plugin_manager=plugin_manager)  # presets of core and plugins
+    spec = registry.resolve(name, overrides, plugin_manager=plugin_manager)
     with torch.device(device):
         return build_from_spec(spec, plugin_manager=plugin_manager)

@@ -2,16 +2,24 @@
 
 It is what training, evaluation, prediction, benchmarks and checkpoints see: one `nn.Module` whose forward
 takes a collated batch and returns the decoder's outputs [B, O, K].
+
+    model = perceiver_core.from_checkpoint("runs/digits")     # a run folder or its model.safetensors
+    model.predict([{"image": array_8x8}])                     # raw examples -> [{"label": 3, "confidence": ..}]
+    model.predict_files(["a.png", "b.npy"])                   # files the preprocessor reads
+    model.logits(batch)                                       # the task's natural shape: a classifier's [B, K]
+    model(images)                                             # a bare tensor, for single-input models
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import os
+from typing import Any, Mapping, Sequence
 
 import torch
 from torch import nn
 
 from ..byte_array import ByteArray
+from ..errors import UserError
 from ..interfaces import BuildContext, Dataset, Decoder, Encoder, PositionEncoding, Preprocessor, Task
 from ..registry.spec import PipelineSpec
 from .input_stream import InputStream
@@ -29,7 +37,18 @@ class Pipeline(nn.Module):
         """batch -> ByteArray [B, M, C + P] (position features concatenated)."""
         return InputStream(self.preprocessor(batch), self.position).materialise()
 
-    def forward(self, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+    def as_batch(self, batch: Mapping[str, torch.Tensor] | torch.Tensor) -> Mapping[str, torch.Tensor]:
+        """A collated batch, or a bare tensor for a model with a single input (its preprocessor's `tensor_input`)."""
+        if isinstance(batch, torch.Tensor):
+            key = getattr(self.preprocessor, "tensor_input", None)
+            if key is None:
+                raise UserError(f"this {self.spec.name!r} model takes a batch mapping (collate([model.prepare(x) "
+                                f"for x in examples])) or raw examples through model.predict(...), not a bare tensor")
+            return {key: batch}
+        return batch
+
+    def forward(self, batch: Mapping[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        batch = self.as_batch(batch)
         stream = InputStream(self.preprocessor(batch), self.position)  # data [B, M, C] + positions on demand
         if not self.decoder.reads_inputs and self.encoder.streams(stream.num_elements):
             # The encoder reads data and position features separately: [B, c, C + P] chunks for very large inputs
@@ -44,9 +63,35 @@ class Pipeline(nn.Module):
         outputs = self(batch)
         return self.task.loss(outputs, batch), outputs
 
+    def logits(self, batch: Mapping[str, torch.Tensor] | torch.Tensor) -> torch.Tensor:
+        """The outputs in the task's natural shape: a classifier's [B, K]; otherwise [B, O, K]."""
+        return self.task.logits(self(batch))
+
     @torch.no_grad()
-    def predict(self, batch: Mapping[str, torch.Tensor]) -> list[Any]:
-        return self.task.predict(self, batch)  # by default postprocess(self(batch), batch)
+    def predict(self, examples: Sequence[Mapping[str, Any]] | Mapping[str, torch.Tensor] | torch.Tensor, *,
+                batch_size: int = 64) -> list[Any]:
+        """Predictions for raw examples (a list of dicts as the dataset yields them), or for a collated batch or
+        bare tensor; inputs go to the model's device in batches of `batch_size`."""
+        if isinstance(examples, (Mapping, torch.Tensor)):
+            batch = self.as_batch(examples)
+            return self.task.predict(self, batch)  # by default postprocess(self(batch), batch)
+        from ..data.loader import collate, to_device
+
+        device = next(self.parameters(), torch.empty(0)).device
+        out: list[Any] = []
+        examples = list(examples)
+        for start in range(0, len(examples), batch_size):
+            batch = to_device(collate([self.prepare(x) for x in examples[start:start + batch_size]]), device)
+            out.extend(self.task.predict(self, batch))
+        return out
+
+    def predict_files(self, paths: Sequence[str | os.PathLike], *, batch_size: int = 64) -> list[Any]:
+        """Predictions for input files the preprocessor can read (`read_input`: images, text files, ...)."""
+        try:
+            examples = [self.preprocessor.read_input(str(p)) for p in paths]
+        except NotImplementedError as exc:
+            raise UserError(str(exc)) from None
+        return self.predict(examples, batch_size=batch_size)
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         """Raw example -> tensors (the data-worker half of the preprocessor)."""

@@ -42,3 +42,10 @@ def perceiver_register_components(registry) -> None:
                     "head, per-modality unembedding (HiP)")
     add("task", "mae", factory="perceiver_core.model.tasks.mae:MAETask", config=f"{_C}.hip:MAETaskConfig",
         description="masked auto-encoding: MSE on the hidden elements; reconstruction loss and PSNR")
+
+
+@hookimpl
+def perceiver_register_backends(registry) -> None:
+    # The host CPU works with the core alone; the perceiver-cpu plugin replaces this entry with its refinement.
+    registry.add_backend("cpu", factory="perceiver_core.runtime.cpu:CoreCpuBackend", priority=0,
+                         description="the host CPU, fp32 (bf16 on request), gloo (core; perceiver-cpu refines it)")

@@ -29,7 +29,7 @@ API_GROUP = "perceiver.core_api"
 STRICT_ENV = "PERCEIVER_STRICT_PLUGINS"
 NO_AUTOLOAD_ENV = "PERCEIVER_DISABLE_PLUGIN_AUTOLOAD"
 BUILTIN_PLUGINS = ("perceiver_core.plugins.builtin",)
-HOOK_NAMES = ("perceiver_register_components", "perceiver_register_backends")
+HOOK_NAMES = ("perceiver_register_components", "perceiver_register_backends", "perceiver_register_pipelines")
 
 
 def _env_flag(name: str) -> bool:
@@ -129,7 +129,7 @@ class PluginManager:
     def _run_hooks(self, plugin: Any, report: PluginReport) -> None:
         reg = self.registry
         reg.current_distribution, reg.current_version = report.distribution, report.version
-        before_c, before_b = set(reg.components), set(reg.backends)
+        before_c, before_b = set(reg.components), dict(reg.backends)
         for hook in HOOK_NAMES:
             fn = getattr(plugin, hook, None)
             if fn is None:
@@ -149,7 +149,7 @@ class PluginManager:
                 if self.strict:
                     raise PluginError(self._describe(report, new_errors[0]))
         report.components = sorted(f"{k}:{n}" for (k, n) in set(reg.components) - before_c)
-        report.backends = sorted(set(reg.backends) - before_b)
+        report.backends = sorted(n for n, b in reg.backends.items() if before_b.get(n) is not b)
 
     def _fail(self, report: PluginReport, status: str, message: str, exc: BaseException | None = None) -> None:
         report.status = status

@@ -29,9 +29,9 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ValidationError
 
-from ..config.train import TrainConfig
-from ..errors import MissingComponentError, RegistryError
-from ..plugins.components import install_hint, suggest
+from ..config.train import InitFromConfig, TrainConfig
+from ..errors import MissingComponentError, RegistryError, RegistryErrors
+from ..plugins.components import FIRST_PARTY_PIPELINES, install_hint, suggest
 from .locate import locate
 from .presets import PRESETS_FILE
 from .spec import OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, ComponentChoice, PipelineSpec
@@ -44,6 +44,9 @@ REGISTRY_ENV = "PERCEIVER_REGISTRY"
 class _Source:
     path: str
     text: str
+    distribution: str | None = None  # the plugin distribution that ships the file; None for the user's files
+    # the file's [requires] table: distribution -> version specifier (applies to this file's pipelines only)
+    requires: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,13 +55,20 @@ class _Entry:
     table: dict[str, Any]
     source: _Source
 
+    def requires(self) -> dict[str, tuple[str, list[str]]]:
+        """distribution -> (specifier, key path): the file's [requires] and the pipeline's own `requires`."""
+        out = {dist: (spec, ["requires", dist]) for dist, spec in self.source.requires.items()}
+        own = self.table.get("requires")
+        if isinstance(own, dict):
+            out.update({dist: (spec, ["pipelines", self.name, "requires", dist]) for dist, spec in own.items()})
+        return out
+
 
 @dataclass
 class Registry:
     """Pipelines from one or more registry files (later files add pipelines or override same-named ones)."""
 
     pipelines: dict[str, _Entry] = field(default_factory=dict)
-    requires: dict[str, tuple[str, _Source]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
     # The papers' configurations shipped with the core (perceiver_core/registry/presets/presets.toml): a pipeline may
     # `extends` one, or name one directly; they are not listed or validated as the files' own pipelines.
@@ -70,8 +80,13 @@ class Registry:
 
     def describe(self, *, presets: bool = False) -> list[dict[str, str]]:
         names = self.names() + (sorted(set(self.presets) - set(self.pipelines)) if presets else [])
-        return [{"name": n, "description": str(self._merged(n)[0].get("description", "")),
-                 "file": self._entry(n).source.path, "preset": n not in self.pipelines} for n in names]
+        rows = []
+        for n in names:
+            source = self._entry(n).source
+            rows.append({"name": n, "description": str(self._merged(n)[0].get("description", "")),
+                         "file": source.path, "distribution": source.distribution,
+                         "source": source.distribution or source.path, "preset": n not in self.pipelines})
+        return rows
 
     def _entry(self, name: str) -> _Entry:
         return self.pipelines[name] if name in self.pipelines else self.presets[name]
@@ -82,6 +97,10 @@ class Registry:
 
         pm = plugin_manager or get_plugin_manager()
         if name not in self.pipelines and name not in self.presets:
+            owner = FIRST_PARTY_PIPELINES.get(name)
+            if owner is not None:
+                raise RegistryError(f"the pipeline {name!r} ships with the plugin {owner}, which is not installed: "
+                                    f"{install_hint(owner)}")
             files = ", ".join(self.files) or "no registry file"
             raise RegistryError(f"no pipeline named {name!r}{suggest(name, [*self.pipelines, *self.presets])} in "
                                 f"{files}; pipelines: {', '.join(self.names()) or 'none'}; presets: "
@@ -90,22 +109,19 @@ class Registry:
         table = copy.deepcopy(table)
         for override in overrides:
             _apply_override(table, override)
-        self._check_requires()
-        return _validate(name, table, chain, self, pm)
+        requires = self._check_requires(chain)
+        return _validate(name, table, chain, requires, pm)
 
-    def validate_all(self, plugin_manager=None) -> list[str]:
-        """Errors of every pipeline, one message each (an empty list means the files are valid)."""
-        errors = []
-        try:
-            self._check_requires()
-        except RegistryError as exc:
-            errors.append(str(exc))
-        for name in self.names():
+    def validate_all(self, plugin_manager=None, names: Iterable[str] | None = None) -> list[str]:
+        """Errors of every pipeline (or of `names`), one message each (an empty list means the files are valid)."""
+        errors: list[str] = []
+        for name in self.names() if names is None else names:
             try:
                 self.resolve(name, plugin_manager=plugin_manager)
             except RegistryError as exc:
-                if str(exc) not in errors:
-                    errors.append(str(exc))
+                for one in getattr(exc, "errors", [exc]):  # every error of the pipeline, not only the first
+                    if str(one) not in errors:
+                        errors.append(str(one))
         return errors
 
     # -- internals -----------------------------------------------------------------------------------------
@@ -133,35 +149,53 @@ class Registry:
         merged.pop("extends", None)
         return merged, chain
 
-    def _check_requires(self) -> None:
-        for dist, (spec, source) in self.requires.items():
-            where = dict(file=source.path, line=locate(source.text, ["requires", dist]), key=f"requires.{dist}")
-            try:
-                installed = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                raise RegistryError(f"the plugin {dist} is required but not installed: {install_hint(dist)}",
-                                    **where) from None
-            from packaging.specifiers import InvalidSpecifier, SpecifierSet
+    def _check_requires(self, chain: list[_Entry]) -> dict[str, str]:
+        """Check the requirements of the pipelines in an extends chain (their files' [requires] and their own);
+        returns them as distribution -> specifier."""
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
-            try:
-                ok = SpecifierSet(spec).contains(installed, prereleases=True)
-            except InvalidSpecifier:
-                raise RegistryError(f"{spec!r} is not a version specifier (e.g. \">=0.1\")", **where) from None
-            if not ok:
-                raise RegistryError(f"{dist} {installed} is installed but {spec!r} is required: "
-                                    f"pip install '{dist}{spec}'", **where)
+        found: dict[str, str] = {}
+        for entry in chain:
+            own = entry.table.get("requires", {})
+            if not isinstance(own, dict):
+                raise _error(entry, ["requires"], "must be a table of distribution = \"version specifier\"")
+            for dist, (spec, keys) in entry.requires().items():
+                source = entry.source
+                where = dict(file=source.path, line=locate(source.text, keys), key=".".join(keys))
+                if not isinstance(spec, str):
+                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {spec!r}", **where)
+                try:
+                    installed = metadata.version(dist)
+                except metadata.PackageNotFoundError:
+                    raise RegistryError(f"the plugin {dist} is required but not installed: {install_hint(dist)}",
+                                        **where) from None
+                try:
+                    ok = SpecifierSet(spec).contains(installed, prereleases=True)
+                except InvalidSpecifier:
+                    raise RegistryError(f"{spec!r} is not a version specifier (e.g. \">=0.1\")", **where) from None
+                if not ok:
+                    raise RegistryError(f"{dist} {installed} is installed but {spec!r} is required: "
+                                        f"{install_hint(dist)}", **where)
+                found.setdefault(dist, spec)
+        return found
 
 
-def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=None) -> PipelineSpec:
-    """Validate one pipeline given as a table rather than a file (a checkpoint's spec, an imported config);
-    errors name `origin` in place of a file."""
+def resolve_table(name: str, table: dict[str, Any], origin: str, plugin_manager=None,
+                  overrides: Iterable[str] = ()) -> PipelineSpec:
+    """Validate one pipeline given as a table rather than a file (a checkpoint's spec, a run's pipeline.json, an
+    imported config); errors name `origin` in place of a file. `name` and `requires` keys of a resolved spec are
+    accepted (and `requires` is not checked again: the plugins that built it are what matters now)."""
+    table = {k: v for k, v in table.items() if k not in ("name", "requires")}
     registry = Registry()
     registry.pipelines[name] = _Entry(name, table, _Source(origin, json.dumps(table)))
-    return registry.resolve(name, plugin_manager=plugin_manager)
+    return registry.resolve(name, overrides, plugin_manager=plugin_manager)
 
 
-def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_default: bool = True) -> Registry:
-    """Read registry files: `./registry.toml` (or $PERCEIVER_REGISTRY) first, then `paths` in order."""
+def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_default: bool = True,
+                  include_plugins: bool = True, plugin_manager=None) -> Registry:
+    """Read registry files, later ones adding pipelines or overriding same-named ones: the core's presets, the
+    files installed plugins ship (`perceiver_register_pipelines`), `./registry.toml` (or $PERCEIVER_REGISTRY)
+    unless `include_default` is False, then `paths` in order."""
     files: list[Path] = []
     if include_default:
         default = Path(os.environ.get(REGISTRY_ENV, DEFAULT_REGISTRY))
@@ -174,18 +208,33 @@ def load_registry(paths: Iterable[str | os.PathLike] | None = None, *, include_d
         if p not in files:
             files.append(p)
     registry = Registry()
-    _read_file(registry, PRESETS_FILE, into=registry.presets)
+    _read_file(registry, PRESETS_FILE, into=registry.presets, distribution="perceiver-core")
+    if include_plugins:
+        from ..plugins.manager import get_plugin_manager
+
+        pm = plugin_manager or get_plugin_manager()
+        for ref in pm.registry.registry_files:
+            try:
+                path = ref.path()
+            except (ModuleNotFoundError, TypeError) as exc:
+                raise RegistryError(f"the plugin {ref.distribution} ships a registry file {ref.package}:"
+                                    f"{ref.resource} that cannot be found ({exc}); "
+                                    f"reinstall {ref.distribution}") from None
+            if any(Path(str(path)) == f for f in files):
+                continue  # named again on the command line: read once, as the user's file
+            _read_file(registry, path, into=registry.presets if ref.presets else None, distribution=ref.distribution)
     for path in files:
         _read_file(registry, path)
     return registry
 
 
-def preset_names() -> list[str]:
-    """The names of the presets shipped with the core (presets.toml)."""
-    return load_registry([PRESETS_FILE], include_default=False).names()
+def preset_names(plugin_manager=None) -> list[str]:
+    """The names of the presets shipped with the core and the installed plugins."""
+    return sorted(load_registry(include_default=False, plugin_manager=plugin_manager).presets)
 
 
-def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = None) -> None:
+def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
+               distribution: str | None = None) -> None:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
@@ -195,8 +244,8 @@ def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = 
     except tomllib.TOMLDecodeError as exc:
         line = _decode_error_line(str(exc))
         raise RegistryError(f"not valid TOML: {exc}", file=str(path), line=line) from None
-    source = _Source(str(path), text)
-    if into is None:
+    source = _Source(str(path), text, distribution)
+    if into is None and distribution is None:
         registry.files.append(str(path))
     for key in data:
         if key not in ("requires", "pipelines"):
@@ -211,7 +260,7 @@ def _read_file(registry: Registry, path: Path, into: dict[str, _Entry] | None = 
         if not isinstance(spec, str):
             raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {spec!r}",
                                 file=str(path), line=locate(text, ["requires", dist]), key=f"requires.{dist}")
-        registry.requires[dist] = (spec, source)
+        source.requires[dist] = spec
     pipelines = data.get("pipelines", {})
     for name, table in pipelines.items():
         if not isinstance(table, dict):
@@ -280,73 +329,91 @@ def _where(chain: list[_Entry], subpath: list[str]) -> _Entry:
     return best
 
 
-def _validate(name: str, table: dict[str, Any], chain: list[_Entry], registry: Registry, pm) -> PipelineSpec:
-    def fail(subpath: list[str], message: str) -> RegistryError:
-        return _error(_where(chain, subpath), subpath, message)
+def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: dict[str, str], pm) -> PipelineSpec:
+    """Check a merged pipeline table against the installed components: every error at once (RegistryErrors)."""
+    from .models import backend_names, pipeline_model
 
+    errors: list[RegistryError] = []
+
+    def fail(subpath: list[str], message: str) -> None:
+        errors.append(_error(_where(chain, subpath), subpath, message))
+
+    checked: dict[str, Any] = {}
     for key in table:
         if key not in PIPELINE_KEYS:
-            raise fail([key], f"unknown key{suggest(key, PIPELINE_KEYS)}; a pipeline has {', '.join(PIPELINE_KEYS)}")
-    description = table.get("description", "")
-    if not isinstance(description, str):
-        raise fail(["description"], "must be a string")
-    components: dict[str, ComponentChoice] = {}
-    for section, kind in SECTIONS.items():
+            fail([key], f"unknown key{suggest(key, PIPELINE_KEYS)}; a pipeline has {', '.join(PIPELINE_KEYS)}")
+        elif key not in SECTIONS:
+            checked[key] = table[key]
+    specs = {}
+    for section, kind in SECTIONS.items():  # the `use` names first: their errors carry install hints
         raw = table.get(section, OPTIONAL_SECTIONS.get(section))
         if raw is None:
-            raise fail([section], f"missing: every pipeline needs {section} = {{ use = \"<{kind} name>\", ... }}; "
-                                  f"registered {kind}s: {', '.join(pm.registry.names(kind)) or 'none'}")
+            fail([section], f"missing: every pipeline needs {section} = {{ use = \"<{kind} name>\", ... }}; "
+                            f"registered {kind}s: {', '.join(pm.registry.names(kind)) or 'none'}")
+            continue
         if isinstance(raw, str):  # shorthand: encoder = "perceiver"
             raw = {"use": raw}
         if not isinstance(raw, dict) or not isinstance(raw.get("use"), str):
-            raise fail([section], f"expected a table with a `use` key naming a {kind}, e.g. "
-                                  f"{section} = {{ use = \"{(pm.registry.names(kind) or ['name'])[0]}\" }}")
-        use = raw["use"]
+            fail([section], f"expected a table with a `use` key naming a {kind}, e.g. "
+                            f"{section} = {{ use = \"{(pm.registry.names(kind) or ['name'])[0]}\" }}")
+            continue
         try:
-            spec = pm.registry.get(kind, use)
+            specs[section] = pm.registry.get(kind, raw["use"])
         except MissingComponentError as exc:
-            raise fail([section, "use"], str(exc)) from None
-        options = {k: v for k, v in raw.items() if k != "use"}
-        model = spec.config_model()
-        try:
-            config = model.model_validate(options)
-        except ValidationError as exc:
-            loc, message = _explain(exc, model)
-            raise fail([section, *loc], message) from None
-        components[section] = ComponentChoice(use, config)
-    try:
-        train = TrainConfig.model_validate(table.get("train", {}))
-    except ValidationError as exc:
-        loc, message = _explain(exc, TrainConfig)
-        raise fail(["train", *loc], message) from None
+            fail([section, "use"], str(exc))
+            continue
+        checked[section] = raw
     backend = table.get("backend", "auto")
     if not isinstance(backend, str):
-        raise fail(["backend"], "must be a backend name such as \"auto\" or \"cpu\"")
-    requires = {dist: spec for dist, (spec, _) in registry.requires.items()}
-    return PipelineSpec(name, description, components, train, backend, requires, source=chain[0].source.path)
+        fail(["backend"], "must be a backend name such as \"auto\" or \"cpu\"")
+        checked.pop("backend", None)
+    elif backend not in backend_names(pm):
+        known = backend_names(pm)
+        fail(["backend"], f"unknown backend {backend!r}{suggest(backend, known)}; known: {', '.join(known)}")
+        checked.pop("backend", None)
+    validated = None
+    try:
+        validated = pipeline_model(pm).model_validate(checked)
+    except ValidationError as exc:
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            section = loc[0] if loc else ""
+            if section in specs:
+                if len(loc) > 1 and loc[1] == checked[section]["use"]:
+                    loc = [section, *loc[2:]]  # drop the union's tag from the key path
+                model = specs[section].config_model()
+            else:
+                model = {"train": TrainConfig, "init_from": InitFromConfig}.get(section)
+            if model is not None:
+                fail(loc, _message(err, loc[1:], model))
+            else:
+                given = err.get("input")
+                fail(loc, f"{err['msg']}" + (f"; got {given!r}" if not isinstance(given, dict) else ""))
+    if errors:
+        raise errors[0] if len(errors) == 1 else RegistryErrors(errors)
+    components = {section: ComponentChoice(checked[section]["use"], spec.config_model().model_validate(
+        getattr(validated, section).model_dump(exclude={"use"}))) for section, spec in specs.items()}
+    train = validated.train or TrainConfig()
+    return PipelineSpec(name, validated.description, components, train, validated.backend, requires,
+                        source=chain[0].source.path, init_from=validated.init_from)
 
 
-def _explain(exc: ValidationError, model: type[BaseModel]) -> tuple[list[str], str]:
-    """The first pydantic error as (key path, plain message with what was expected)."""
-    err = exc.errors()[0]
-    loc = [str(p) for p in err["loc"]]
-    more = len(exc.errors()) - 1
-    suffix = f" (and {more} more error{'s' if more > 1 else ''})" if more else ""
+def _message(err: dict, loc: list[str], model: type[BaseModel]) -> str:
+    """One pydantic error as a plain message with what was expected."""
     fields = model.model_fields
     field_name = loc[0] if loc else None
     if err["type"] == "extra_forbidden":
-        return loc, (f"unknown key{suggest(field_name, fields)}; {model.__name__} accepts: "
-                     f"{', '.join(fields) or 'no keys'}{suffix}")
+        return f"unknown key{suggest(field_name, fields)}; {model.__name__} accepts: {', '.join(fields) or 'no keys'}"
     info = fields.get(field_name) if field_name else None
     expected = ""
     if info is not None:
         expected = f" (expected {_type_name(info.annotation)}"
         expected += f": {info.description})" if info.description else ")"
     if err["type"] == "missing":
-        return loc, f"missing required key{expected}{suffix}"
+        return f"missing required key{expected}"
     given = err.get("input")
     shown = f"; got {given!r}" if not isinstance(given, dict) else ""
-    return loc, f"{err['msg']}{shown}{expected}{suffix}"
+    return f"{err['msg']}{shown}{expected}"
 
 
 def _type_name(annotation: Any) -> str:

@@ -7,13 +7,13 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from ..config.train import TrainConfig
+from ..config.train import InitFromConfig, TrainConfig
 
 # Section of a pipeline table -> component kind it names with `use`.
 SECTIONS = {"task": "task", "data": "dataset", "preprocessor": "preprocessor", "position": "position",
             "encoder": "encoder", "decoder": "decoder"}
 OPTIONAL_SECTIONS = {"position": {"use": "none"}}
-PIPELINE_KEYS = ("description", "extends", *SECTIONS, "train", "backend")
+PIPELINE_KEYS = ("description", "extends", "requires", *SECTIONS, "train", "backend", "init_from")
 
 
 @dataclass
@@ -34,6 +34,7 @@ class PipelineSpec:
     backend: str = "auto"
     requires: dict[str, str] = field(default_factory=dict)
     source: str = "?"
+    init_from: InitFromConfig | None = None  # fine-tuning: weights to start from
 
     def __getitem__(self, section: str) -> ComponentChoice:
         return self.components[section]
@@ -46,4 +47,6 @@ class PipelineSpec:
         out["backend"] = self.backend
         if self.requires:
             out["requires"] = dict(self.requires)
+        if self.init_from is not None:
+            out["init_from"] = self.init_from.model_dump(mode="json", exclude_defaults=True)
         return out

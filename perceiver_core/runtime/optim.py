@@ -8,14 +8,27 @@ import torch
 from torch import nn
 
 
+def no_weight_decay_names(model: nn.Module) -> set[str]:
+    """Full names of the parameters that modules exclude from weight decay through the `no_weight_decay()`
+    convention (as timm): a module returns the names, relative to itself, of its parameters not to decay
+    (latents, learned queries, embeddings). Plugins' modules follow the same convention."""
+    names: set[str] = set()
+    for prefix, module in model.named_modules():
+        fn = getattr(module, "no_weight_decay", None)
+        if callable(fn):
+            names.update(f"{prefix}.{n}" if prefix else n for n in fn())
+    return names
+
+
 def param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
-    """Decay matrices only: biases, norms, latents, queries and position embeddings are not decayed."""
+    """Decay matrices only: vectors (biases, norms) and what modules name in `no_weight_decay()` are not decayed;
+    frozen parameters are left out."""
+    excluded = no_weight_decay_names(model)
     decay, no_decay = [], []
     for name, p in model.named_parameters():
         if not p.requires_grad:
             continue
-        (decay if p.dim() >= 2 and "latents" not in name and "query" not in name and "embedding" not in name
-         else no_decay).append(p)
+        (decay if p.dim() >= 2 and name not in excluded else no_decay).append(p)
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 

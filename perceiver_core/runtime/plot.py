@@ -1,4 +1,5 @@
-"""A PNG of a run's metrics.jsonl: training loss, and every evaluation metric, against the step.
+"""A PNG of a run's metrics.jsonl: the epoch-mean training loss against the validation (or evaluation) loss, both
+without label smoothing so that the curves compare, and every evaluation metric, against the epoch.
 
 Written at the end of `perceiver train` when matplotlib is installed (`pip install perceiver-core[plot]`);
 without it the run simply has no plot.
@@ -21,18 +22,22 @@ def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> boo
     except ImportError:
         return False
     records = [json.loads(line) for line in Path(metrics_file).read_text().splitlines() if line.strip()]
-    train = [r for r in records if r.get("split") == "train"]
-    evals = [r for r in records if r.get("split") not in (None, "train")]
-    names = sorted({k for r in evals for k in r if k not in ("step", "epoch", "split", "seconds", "loss")})
+    epochs = [r for r in records if r.get("split") == "train_epoch"]  # epoch means, without label smoothing
+    evals = [r for r in records if r.get("split") not in (None, "train", "train_epoch")]
+    # the per-epoch curve is the validation split's when there is one (the test split then appears once, at the end)
+    per_epoch = [r for r in evals if r["split"] == (evals[0]["split"] if evals else None)]
+    names = sorted({k for r in per_epoch for k in r if k not in ("step", "epoch", "split", "seconds", "loss")})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", lw=1)
-    if evals:
-        axes[0].plot([r["step"] for r in evals], [r["loss"] for r in evals], "o-", label=f"{evals[0]['split']} loss")
+    if epochs:
+        axes[0].plot([r["epoch"] for r in epochs], [r["loss"] for r in epochs], "o-", label="train loss (epoch mean)")
+    if per_epoch:
+        axes[0].plot([r["epoch"] for r in per_epoch], [r["loss"] for r in per_epoch], "o-",
+                     label=f"{per_epoch[0]['split']} loss")
     for name in names:
-        points = [(r["step"], r[name]) for r in evals if name in r]
-        axes[1].plot(*zip(*points), "o-", label=f"{evals[0]['split']} {name}")
-    axes[0].set(xlabel="step", ylabel="loss", title="loss")
-    axes[1].set(xlabel="step", title="evaluation metrics")
+        points = [(r["epoch"], r[name]) for r in per_epoch if name in r]
+        axes[1].plot(*zip(*points), "o-", label=f"{per_epoch[0]['split']} {name}")
+    axes[0].set(xlabel="epoch", ylabel="cross-entropy (no label smoothing)", title="loss")
+    axes[1].set(xlabel="epoch", title="evaluation metrics")
     for ax in axes:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import sys
 import time
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -21,6 +22,7 @@ from ..registry.spec import PipelineSpec
 from .backends import select_backend
 from .checkpoint import TRAINER_FORMAT, atomic_save, load_weights, read_safetensors, save_checkpoint
 from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
+from .callbacks import Callback, CsvLogger, EarlyStopping, TensorBoardLogger
 from .optim import lr_at, make_optimizer
 
 MODEL_FILE, STATE_FILE, METRICS_FILE = "model.safetensors", "trainer_state.safetensors", "metrics.jsonl"
@@ -66,7 +68,8 @@ def evaluate_model(model: Pipeline, examples: Sequence[Mapping[str, Any]], *, ba
 class Trainer:
     """Trains one pipeline into an output folder (model.safetensors, trainer_state.safetensors, metrics.jsonl)."""
 
-    def __init__(self, spec: PipelineSpec, out_dir: str | Path, *, plugin_manager=None, progress: bool = True):
+    def __init__(self, spec: PipelineSpec, out_dir: str | Path, *, plugin_manager=None, progress: bool = True,
+                 resuming: bool = False, callbacks: Sequence[Callback] = ()):
         from ..plugins.manager import get_plugin_manager
 
         self.spec, self.out = spec, Path(out_dir)
@@ -78,21 +81,50 @@ class Trainer:
         self.dist = init_distributed(self.backend.distributed_backend)
         torch.manual_seed(cfg.seed)
         self.dataset = build_dataset(spec, self.pm)
-        for split in (cfg.train_split, cfg.eval_split):
+        for split in (cfg.train_split, cfg.eval_split, *([cfg.val_split] if cfg.val_split else [])):
             if split not in self.dataset.splits:
                 raise UserError(f"pipeline {spec.name!r}: dataset {spec['data'].use!r} has no split {split!r}; "
                                 f"splits: {', '.join(self.dataset.splits)}")
         self.model = build_from_spec(spec, BuildContext(dataset=dict(self.dataset.info())),
-                                     plugin_manager=self.pm).to(self.device)
+                                     plugin_manager=self.pm)
+        self.init_report = None
+        if spec.init_from is not None:  # fine-tuning (a resumed run restores its own weights instead)
+            from .transfer import freeze, init_weights
+
+            if not resuming:
+                self.init_report = init_weights(self.model, spec.init_from)
+            frozen = freeze(self.model, spec.init_from.freeze)
+            if self.init_report is not None:
+                self.init_report.frozen = frozen
+                if self.dist.is_main:
+                    print(f"perceiver: {self.init_report.describe()}", file=sys.stderr, flush=True)
+        self.model.to(self.device)
         self.train_examples = self.dataset.examples(cfg.train_split)
         self.eval_examples = self.dataset.examples(cfg.eval_split)
+        # validation: a split of the dataset, or a seeded fraction of the training split; then per-epoch monitoring
+        # (best checkpoint, early stopping) uses it and the eval split is evaluated once at the end
+        self.val_examples, self.val_name = None, None
+        if cfg.val_split and cfg.val_fraction:
+            raise UserError("set train.val_split or train.val_fraction, not both")
+        if cfg.val_split:
+            self.val_examples, self.val_name = self.dataset.examples(cfg.val_split), cfg.val_split
+        elif cfg.val_fraction:
+            self.train_examples, self.val_examples = _hold_out(self.train_examples, cfg.val_fraction, cfg.seed)
+            self.val_name = "val"
+        if cfg.early_stopping_patience is not None and self.val_examples is None:
+            raise UserError("train.early_stopping_patience needs validation data (train.val_split or "
+                            "train.val_fraction): early stopping never looks at the test split")
+        self.monitor_mode = cfg.monitor_mode if cfg.monitor_mode != "auto" else (
+            "min" if "loss" in cfg.monitor else "max")
         data = spec["data"].config
         self.batch_size = split_batch(data.batch_size, self.dist)  # per process
         self.eval_batch_size = data.eval_batch_size or data.batch_size
         n = len(self.train_examples) // self.dist.world_size
-        self.steps_per_epoch = n // self.batch_size if data.drop_last else math.ceil(n / self.batch_size)
-        if self.steps_per_epoch == 0:
+        self.batches_per_epoch = n // self.batch_size if data.drop_last else math.ceil(n / self.batch_size)
+        if self.batches_per_epoch == 0:
             raise UserError(f"the training split has {n} examples, fewer than one batch of {self.batch_size}")
+        self.accumulation = cfg.grad_accumulation  # micro-batches per optimizer step
+        self.steps_per_epoch = math.ceil(self.batches_per_epoch / self.accumulation)
         self.total_steps = cfg.max_steps or cfg.epochs * self.steps_per_epoch
         self.warmup = cfg.warmup_steps if cfg.warmup_steps is not None else int(0.05 * self.total_steps)
         self.optimizer = make_optimizer(self.model, cfg.optimizer, cfg.lr, cfg.weight_decay, cfg.betas, self.device)
@@ -116,6 +148,18 @@ class Trainer:
         fp16 = autocast_dtype(self.backend, cfg.precision) == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self.step, self.epoch = 0, 0
+        self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay else None
+        self.callbacks: list[Callback] = list(callbacks)
+        if "csv" in cfg.loggers:
+            self.callbacks.append(CsvLogger(self.out / "metrics.csv"))
+        if "tensorboard" in cfg.loggers and self.dist.is_main:
+            self.callbacks.append(TensorBoardLogger(self.out / "tb"))
+        if cfg.early_stopping_patience is not None:
+            self.callbacks.append(EarlyStopping(cfg.monitor, cfg.early_stopping_patience, self.monitor_mode,
+                                                self.val_name))
+        self.should_stop = self.stopped_early = False
+        self.best: float | None = None  # best monitored validation value (keep_best)
+        self.epoch_loss = [0.0, 0]  # sum and count of the unsmoothed training loss this epoch
 
     # -- state ---------------------------------------------------------------------------------------------
     def save(self, metrics: Mapping[str, Any]) -> None:
@@ -123,10 +167,15 @@ class Trainer:
         rng_states = gather_rng(self.dist)
         if not self.dist.is_main:
             return
-        save_checkpoint(self.out / MODEL_FILE, self.model, step=self.step, metrics=metrics,
-                        plugins=self.pm.distributions())
+        with self._averaged():  # the model file holds the EMA weights when there are any (what evaluation used)
+            save_checkpoint(self.out / MODEL_FILE, self.model, step=self.step, metrics=metrics,
+                            plugins=self.pm.distributions(), config_json=True)
+        self._notify("on_checkpoint", self.out / MODEL_FILE, "last")
         opt = self.optimizer.state_dict()
         tensors: dict[str, torch.Tensor] = {f"rng.torch.{r}": state for r, state in enumerate(rng_states)}
+        if self.ema is not None:  # the raw training weights and their average both resume
+            tensors.update({f"ema.{k}": v for k, v in self.ema.shadow.items()})
+            tensors.update({f"weights.{k}": v for k, v in self.ema.tracked(self.model).items()})
         scalars: dict[str, dict[str, float]] = {}
         for index, state in opt["state"].items():
             for key, value in state.items():
@@ -137,7 +186,10 @@ class Trainer:
         meta = {"format": TRAINER_FORMAT, "step": str(self.step), "epoch": str(self.epoch),
                 "grad_scaler": json.dumps(self.scaler.state_dict() if self.scaler is not None else None),
                 "param_groups": json.dumps(opt["param_groups"]), "optim_scalars": json.dumps(scalars),
-                "loader": json.dumps(self.loader.state_dict())}
+                "loader": json.dumps(self.loader.state_dict()),
+                "selection": json.dumps({"best": self.best, "epoch_loss": self.epoch_loss,
+                                         "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks
+                                                       if hasattr(c, "state_dict")}})}
         atomic_save(tensors, self.out / STATE_FILE, meta)
 
     def restore(self, folder: str | Path) -> None:
@@ -163,6 +215,23 @@ class Trainer:
         scaler_state = json.loads(meta.get("grad_scaler", "null"))
         if self.scaler is not None and scaler_state:
             self.scaler.load_state_dict(scaler_state)
+        if self.ema is not None:
+            ema = {k[4:]: v.to(self.device) for k, v in tensors.items() if k.startswith("ema.")}
+            weights = {k[8:]: v for k, v in tensors.items() if k.startswith("weights.")}
+            if not ema:
+                raise UserError(f"{folder} was trained without train.ema_decay; resume it without EMA")
+            self.ema.shadow = ema
+            with torch.no_grad():
+                own = self.model.state_dict()
+                for key, value in weights.items():
+                    own[key].copy_(value)
+        selection = json.loads(meta.get("selection", "{}"))
+        self.best = selection.get("best")
+        self.epoch_loss = list(selection.get("epoch_loss", [0.0, 0]))
+        saved = selection.get("callbacks", {})
+        for callback in self.callbacks:
+            if hasattr(callback, "load_state_dict") and type(callback).__name__ in saved:
+                callback.load_state_dict(saved[type(callback).__name__])
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
 
     # -- loop ----------------------------------------------------------------------------------------------
@@ -183,12 +252,25 @@ class Trainer:
         metrics: dict[str, Any] = {}
         start = time.perf_counter()
         self.model.train()
+        self._notify("on_train_start")
+        micro = (self.step % self.steps_per_epoch) * self.accumulation  # micro-batch within the epoch (resume)
         try:
-            while self.step < self.total_steps:
+            while self.step < self.total_steps and not self.should_stop:
+                pending = 0
                 for batch in self.loader:
-                    loss = self._train_step(to_device(batch, self.device))
+                    group = micro // self.accumulation
+                    size = min(self.accumulation, self.batches_per_epoch - group * self.accumulation)
+                    if pending == 0:
+                        self._begin_step()
+                    loss = self._backward(to_device(batch, self.device), size, last=pending + 1 == size)
+                    pending, micro = pending + 1, micro + 1
+                    if pending < size:
+                        continue
+                    self._optimizer_step()
+                    pending = 0
                     self.step += 1
                     bar.update(1)
+                    lr = self.optimizer.param_groups[0]["lr"]
                     if main and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
                         value = float(loss)
                         if not math.isfinite(value):
@@ -196,20 +278,45 @@ class Trainer:
                                             "lower train.lr or raise train.warmup_steps")
                         bar.set_postfix(loss=f"{value:.4f}")
                         _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
-                                     "lr": self.optimizer.param_groups[0]["lr"],
-                                     "seconds": round(time.perf_counter() - start, 3)})
+                                     "lr": lr, "seconds": round(time.perf_counter() - start, 3)})
+                    if main and self.callbacks:
+                        self._notify("on_step", self.step, float(loss), lr)
                     if self.step >= self.total_steps or (stop_after is not None and self.step >= stop_after):
                         break
                 self.epoch = self.step // self.steps_per_epoch
                 done = self.step >= self.total_steps
                 epoch_end = self.step % self.steps_per_epoch == 0
+                if epoch_end:
+                    micro = 0
+                if main and (epoch_end or done) and self.epoch_loss[1]:
+                    mean = self.epoch_loss[0] / self.epoch_loss[1]  # unsmoothed: comparable with evaluation
+                    _write(log, {"step": self.step, "epoch": self.epoch, "split": "train_epoch", "loss": round(mean, 6),
+                                 "seconds": round(time.perf_counter() - start, 3)})
+                    self._notify("on_epoch", self.epoch, mean)
+                if epoch_end or done:
+                    self.epoch_loss = [0.0, 0]
                 if main and (done or (epoch_end and self.epoch % cfg.eval_every == 0)):
-                    metrics = evaluate_model(self.model, self.eval_examples, batch_size=self.eval_batch_size,
-                                             backend=self.backend, precision=cfg.precision)
-                    metrics = {k: round(v, 6) for k, v in metrics.items()}
+                    if self.val_examples is not None:  # per-epoch monitoring on validation data only
+                        val = self._evaluate(self.val_examples)
+                        _write(log, {"step": self.step, "epoch": self.epoch, "split": self.val_name, **val,
+                                     "seconds": round(time.perf_counter() - start, 3)})
+                        bar.set_postfix({self.val_name + "_" + k: f"{v:.4f}" for k, v in val.items()})
+                        self._notify("on_eval", self.val_name, val)
+                        self._keep_best(val, metrics)
+                    else:
+                        metrics = self._evaluate(self.eval_examples)
+                        _write(log, {"step": self.step, "epoch": self.epoch, "split": cfg.eval_split, **metrics,
+                                     "seconds": round(time.perf_counter() - start, 3)})
+                        bar.set_postfix({cfg.eval_split + "_" + k: f"{v:.4f}" for k, v in metrics.items()})
+                        self._notify("on_eval", cfg.eval_split, metrics)
+                if self.dist.enabled:  # every process stops together
+                    self.should_stop = _broadcast_flag(self.should_stop, self.device)
+                finished = done or self.should_stop
+                if main and finished and self.val_examples is not None:
+                    metrics = self._evaluate(self.eval_examples)  # the test split, once, at the end
                     _write(log, {"step": self.step, "epoch": self.epoch, "split": cfg.eval_split, **metrics,
                                  "seconds": round(time.perf_counter() - start, 3)})
-                    bar.set_postfix({cfg.eval_split + "_" + k: f"{v:.4f}" for k, v in metrics.items()})
+                    self._notify("on_eval", cfg.eval_split, metrics)
                 self.save(metrics)
                 barrier(self.dist)  # the others wait while rank 0 evaluates and writes
                 if stop_after is not None and self.step >= stop_after:
@@ -218,35 +325,152 @@ class Trainer:
             bar.close()
             if log is not None:
                 log.close()
+        result = {**metrics, "step": self.step, "epoch": self.epoch,
+                  "train_seconds": round(time.perf_counter() - start, 2)}
+        if self.stopped_early:
+            result["stopped_early"] = True
         if main:
             from .plot import plot_metrics
 
             plot_metrics(self.out / METRICS_FILE, self.out / "metrics.png")
-        return {**metrics, "step": self.step, "epoch": self.epoch,
-                "train_seconds": round(time.perf_counter() - start, 2)}
+            self._notify("on_train_end", result)
+        return result
 
-    def _train_step(self, batch: Mapping[str, Any]) -> torch.Tensor:
+    # -- helpers -------------------------------------------------------------------------------------------
+    def _notify(self, event: str, *args) -> None:
+        if not self.dist.is_main:
+            return
+        for callback in self.callbacks:
+            getattr(callback, event)(self, *args)
+
+    def _averaged(self):
+        return self.ema.applied(self.model) if self.ema is not None else contextlib.nullcontext()
+
+    def _evaluate(self, examples) -> dict[str, float]:
+        cfg = self.spec.train
+        with self._averaged():
+            metrics = evaluate_model(self.model, examples, batch_size=self.eval_batch_size, backend=self.backend,
+                                     precision=cfg.precision)
+        return {k: round(v, 6) for k, v in metrics.items()}
+
+    def _keep_best(self, val: Mapping[str, float], metrics: Mapping[str, Any]) -> None:
+        """Keep the best model by the monitored validation metric in best/ (never by the test split)."""
+        cfg = self.spec.train
+        if cfg.monitor not in val:
+            raise UserError(f"train.monitor = {cfg.monitor!r} is not a metric of this task; metrics: {', '.join(val)}")
+        from .callbacks import improves
+
+        if not improves(val[cfg.monitor], self.best, self.monitor_mode):
+            return
+        self.best = val[cfg.monitor]
+        if cfg.keep_best:
+            with self._averaged():
+                save_checkpoint(self.out / "best" / MODEL_FILE, self.model, step=self.step,
+                                metrics={f"{self.val_name}_{k}": v for k, v in val.items()},
+                                plugins=self.pm.distributions(), config_json=True)
+            self._notify("on_checkpoint", self.out / "best" / MODEL_FILE, "best")
+
+    def _begin_step(self) -> None:
         cfg = self.spec.train
         lr = lr_at(self.step, total=self.total_steps, warmup=self.warmup, peak=cfg.lr, min_ratio=cfg.min_lr_ratio)
         for group in self.optimizer.param_groups:
             group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+
+    def _backward(self, batch: Mapping[str, Any], size: int, last: bool = True) -> torch.Tensor:
+        """Forward and backward of one micro-batch of an optimizer step of `size` micro-batches (under DDP the
+        gradients are all-reduced only with the last one)."""
+        quiet = self.forward.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+        with quiet:
+            return self._forward_backward(batch, size)
+
+    def _forward_backward(self, batch: Mapping[str, Any], size: int) -> torch.Tensor:
+        cfg = self.spec.train
         with autocast(self.backend, cfg.precision):
             outputs = self.forward(batch)
             loss = self.model.task.loss(outputs, batch)
-        self.optimizer.zero_grad(set_to_none=True)
+        with torch.no_grad():  # the epoch's mean training loss, without label smoothing (as evaluation computes it)
+            total, count = self.model.task.metrics(outputs.detach(), batch).get("loss", (float(loss), 1))
+            self.epoch_loss[0] += total
+            self.epoch_loss[1] += count
+        scaled = loss / size
+        (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
+        return loss.detach()
+
+    def _optimizer_step(self) -> None:
+        cfg = self.spec.train
         if self.scaler is None:
-            loss.backward()
             if cfg.grad_clip is not None:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
             self.optimizer.step()
-            return loss.detach()
-        self.scaler.scale(loss).backward()
-        self.scaler.unscale_(self.optimizer)  # clip the true gradients
-        if cfg.grad_clip is not None:
-            torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
-        self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
-        self.scaler.update()
-        return loss.detach()
+        else:
+            self.scaler.unscale_(self.optimizer)  # clip the true gradients
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            self.scaler.step(self.optimizer)  # skipped when the scaled gradients overflowed
+            self.scaler.update()
+        if self.ema is not None:
+            self.ema.update(self.model)
+
+class EMA:
+    """An exponential moving average of the model's floating-point parameters and buffers (`decay` per step)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.shadow = {k: v.detach().clone() for k, v in self.tracked(model).items()}
+
+    @staticmethod
+    def tracked(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module) -> None:
+        for key, value in self.tracked(model).items():
+            self.shadow[key].lerp_(value.detach(), 1 - self.decay)  # shadow = decay * shadow + (1 - decay) * value
+
+    @contextlib.contextmanager
+    def applied(self, model: torch.nn.Module):
+        """The averaged weights in the model for the duration of the block; the training weights afterwards."""
+        own = self.tracked(model)
+        saved = {k: v.detach().clone() for k, v in own.items()}
+        with torch.no_grad():
+            for key, value in own.items():
+                value.copy_(self.shadow[key])
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for key, value in own.items():
+                    value.copy_(saved[key])
+
+
+def _hold_out(examples, fraction: float, seed: int):
+    """(train, validation): a seeded random `fraction` of `examples` held out (at least one example)."""
+    n = len(examples)
+    g = torch.Generator().manual_seed(seed * 7_919 + 1)
+    order = torch.randperm(n, generator=g).tolist()
+    k = max(1, int(round(n * fraction)))
+    if k >= n:
+        raise UserError(f"train.val_fraction = {fraction} leaves no training examples out of {n}")
+    return _Subset(examples, sorted(order[k:])), _Subset(examples, sorted(order[:k]))
+
+
+class _Subset(Sequence):
+    def __init__(self, examples, indices: list[int]):
+        self.examples, self.indices = examples, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __getitem__(self, i):
+        return self.examples[self.indices[i]]
+
+
+def _broadcast_flag(flag: bool, device: torch.device) -> bool:
+    """Rank 0's stop decision for every process (only rank 0 runs callbacks and evaluation)."""
+    t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device)
+    torch.distributed.broadcast(t, 0)
+    return bool(t.item())
 
 
 def _write(log, record: Mapping[str, Any]) -> None:
@@ -262,13 +486,62 @@ def _progress(total: int, initial: int, enabled: bool):
 
 
 def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None = None, stop_after: int | None = None,
-          overwrite: bool = False, progress: bool = True, plugin_manager=None) -> dict[str, Any]:
+          overwrite: bool = False, progress: bool = True, plugin_manager=None,
+          callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
     """Train `spec` into `out_dir`; returns the final evaluation metrics plus step, epoch and wall time.
 
     An `out_dir` that already holds a model is refused unless `resume` or `overwrite` is given.
     """
-    trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress)
+    trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress, resuming=resume is not None,
+                      callbacks=callbacks)
     try:
-        return trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
+        result = trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
+        if trainer.init_report is not None:
+            result["init"] = trainer.init_report.to_json()
+        return result
     finally:
         shutdown(trainer.dist)
+
+
+def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(data, dict):
+        out: dict[str, Any] = {}
+        for k, v in data.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+        return out
+    return {prefix[:-1]: data}
+
+
+def resume_spec(folder: str | Path, *, pipeline: str | None = None, overrides=(), max_steps: int | None = None,
+                allow_changes: bool = False, plugin_manager=None) -> PipelineSpec:
+    """The resolved pipeline of the run in `folder` (its pipeline.json), so that a resume is the same experiment.
+
+    Flags that would change it (`--set`, `--max-steps`, `--init-from` ...) are refused in one line naming the keys
+    that differ, unless `allow_changes`; a PIPELINE other than the run's is an error.
+    """
+    from ..registry.file import resolve_table
+
+    folder = Path(folder)
+    file = folder / "pipeline.json"
+    if not file.is_file():
+        raise UserError(f"--resume {folder}: no pipeline.json there; is it the --out folder of `perceiver train`?")
+    try:
+        table = json.loads(file.read_text(encoding="utf-8"))
+        name = table["name"]
+    except (ValueError, KeyError, TypeError):
+        raise UserError(f"{file} is not a pipeline.json written by `perceiver train` (no pipeline name)") from None
+    if pipeline is not None and pipeline != name:
+        raise UserError(f"--resume {folder}: that run trains pipeline {name!r}, not {pipeline!r}; leave PIPELINE out "
+                        "(the run's pipeline.json names it)")
+    base = resolve_table(name, table, str(file), plugin_manager)
+    changes = list(overrides) + ([f"train.max_steps={max_steps}"] if max_steps is not None else [])
+    if not changes:
+        return base
+    changed = resolve_table(name, table, str(file), plugin_manager, overrides=changes)
+    before, after = _flatten(base.to_json()), _flatten(changed.to_json())
+    diff = [f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in sorted(set(before) | set(after))
+            if before.get(k) != after.get(k)]
+    if diff and not allow_changes:
+        raise UserError(f"--resume {folder}: these flags change the run's pipeline: {', '.join(diff)}; resume "
+                        "without them, or pass --allow-changes to continue with the change")
+    return changed

@@ -14,6 +14,10 @@ from ..layers.attention import CrossAttention, trunc_normal_
 class ClassificationDecoder(Decoder):
     reads_inputs = False  # learned queries / pooling: the input may be streamed to the encoder
 
+    def no_weight_decay(self) -> set[str]:
+        """The learned output query is not decayed."""
+        return {"query"}
+
     def __init__(self, config: ClassificationDecoderConfig, context: BuildContext):
         super().__init__()
         c = config

@@ -28,6 +28,10 @@ def sharing_plan(count: int, share: bool, first_unshared: bool) -> list[int]:
 
 
 class PerceiverEncoder(Encoder):
+    def no_weight_decay(self) -> set[str]:
+        """The learned latent array is not decayed (a learned input, like an embedding)."""
+        return {"latents"}
+
     def __init__(self, config: PerceiverEncoderConfig, context: BuildContext):
         super().__init__()
         c = config

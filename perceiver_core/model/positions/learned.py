@@ -16,6 +16,10 @@ from ..layers.attention import trunc_normal_
 
 
 class LearnedPositionEncoding(PositionEncoding):
+    def no_weight_decay(self) -> set[str]:
+        """Position embeddings are not decayed."""
+        return {"embedding"}
+
     def __init__(self, config: LearnedPositionConfig, context: BuildContext):
         super().__init__()
         index_shape = context.require("index_shape", "the learned position encoding")

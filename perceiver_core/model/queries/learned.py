@@ -11,6 +11,10 @@ from ..layers.attention import trunc_normal_
 
 
 class LearnedQueries(QueryBuilder):
+    def no_weight_decay(self) -> set[str]:
+        """Learned queries are not decayed."""
+        return {"query"}
+
     def __init__(self, num_queries: int, channels: int, init_scale: float = 0.02):
         super().__init__()
         self.num_channels = channels

@@ -36,6 +36,10 @@ class ClassificationTask(Task):
     def _logits(outputs: torch.Tensor) -> torch.Tensor:
         return outputs[:, 0].float()  # [B, 1, K] -> [B, K]
 
+    def logits(self, outputs: torch.Tensor) -> torch.Tensor:
+        """Class scores [B, K] (the decoder's single query removed)."""
+        return self._logits(outputs)
+
     def loss(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
         target = batch["label_probs"] if "label_probs" in batch else batch["label"]  # [B, K] soft or [B] hard
         return F.cross_entropy(self._logits(outputs), target, label_smoothing=self.config.label_smoothing)

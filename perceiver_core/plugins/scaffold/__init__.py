@@ -2,8 +2,9 @@
 
 The generated folder `perceiver-NAME/` is a pip-installable distribution (setuptools) with the `perceiver.plugins`
 entry point and the `perceiver.core_api` declaration, a package `perceiver_NAME`, pydantic config models that
-import no torch, tests that run the core's conformance suites, a README and a registry snippet. It installs with
-`pip install` and passes its own tests unchanged; the author then edits the components.
+import no torch, tests that run the core's conformance suites, a README and (modality) a pipelines file shipped as
+package data. It installs with `pip install` and passes its own tests unchanged; the author then edits the
+components.
 
 Two kinds: `modality` (a preprocessor, a positional scheme and a small synthetic dataset, so a pipeline trains
 end to end without a download) and `backend` (a hardware backend, running on the host CPU until adapted).

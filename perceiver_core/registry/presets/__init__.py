@@ -1,4 +1,6 @@
-"""Named presets: the papers' headline configurations as registry pipelines (`presets.toml`, shipped here).
+"""Named presets: configurations as registry pipelines. The core ships `presets.toml` here (modality-free ones);
+plugins ship theirs as package data (`registry.add_registry_file(package, "presets.toml", presets=True)`): the
+papers' ImageNet presets come with perceiver-image, the MLM one with perceiver-text.
 
     python -m perceiver_core.registry.presets   # prints the file's path, for --registry
     import perceiver_core

@@ -10,7 +10,7 @@ import torch
 
 from perceiver_core.errors import UserError
 
-from .decode import EXTENSIONS, ImageDecodeError, decode_image
+from .decode import ImageDecodeError, decode_image
 
 
 def normaliser(mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -94,55 +94,23 @@ def as_image(array: Any) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(a, dtype=np.float32))
 
 
+
+
 def read_image(path: str) -> dict[str, Any]:
-    """Read .npy (no pickles), .pgm (P2/P5) or an image file Pillow reads (JPEG, PNG, WebP, TIFF, BMP) into
-    {"image": [H, W, C] in [0, 1]}."""
+    """Read .npy (no pickles) or an image file Pillow decodes (JPEG, PNG, WebP, TIFF, BMP, PGM/PPM, ...) into
+    {"image": [H, W, C] in [0, 1]}: one decoder (`decode.decode_image`, which refuses decompression bombs from the
+    header) for `predict` and for image folders alike."""
     p = Path(path)
     if not p.is_file():
         raise UserError(f"input file {path!r} does not exist")
-    suffix = p.suffix.lower()
-    if suffix == ".npy":
+    if p.suffix.lower() == ".npy":
         try:
             array = np.load(p, allow_pickle=False)
         except ValueError as exc:
             raise UserError(f"{path}: not a plain numeric .npy array ({exc})") from None
-    elif suffix == ".pgm":
-        array = _read_pgm(p)
-    elif suffix in EXTENSIONS:
-        try:
-            array = decode_image(str(p), None)
-        except ImageDecodeError as exc:
-            raise UserError(f"{path}: {exc}") from None
-    else:
-        raise UserError(f"{path}: unsupported image file {suffix!r}; use .npy, .pgm or "
-                        f"{', '.join(EXTENSIONS)}")
+        return {"image": as_image(array)}
+    try:
+        array = decode_image(str(p), None)  # uint8 [H, W, C], or float [H, W, 1] in [0, 1] for 16-bit files
+    except ImageDecodeError as exc:
+        raise UserError(f"{path}: {exc}") from None
     return {"image": as_image(array)}
-
-
-def _read_pgm(path: Path) -> np.ndarray:
-    data = path.read_bytes()
-    tokens, i = [], 0
-    while len(tokens) < 4:
-        while i < len(data) and chr(data[i]).isspace():
-            i += 1
-        if i < len(data) and data[i:i + 1] == b"#":
-            while i < len(data) and data[i:i + 1] != b"\n":
-                i += 1
-            continue
-        start = i
-        while i < len(data) and not chr(data[i]).isspace():
-            i += 1
-        if start == i:
-            raise UserError(f"{path}: truncated PGM header")
-        tokens.append(data[start:i].decode("ascii", "replace"))
-    magic, width, height, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
-    if magic == "P5":
-        dtype = np.uint8 if maxval < 256 else ">u2"
-        pixels = np.frombuffer(data[i + 1:], dtype=dtype, count=width * height)
-    elif magic == "P2":
-        pixels = np.array(data[i:].split()[: width * height], dtype=np.int64)
-    else:
-        raise UserError(f"{path}: not a PGM file (magic {magic!r}, expected P2 or P5)")
-    if pixels.size != width * height:
-        raise UserError(f"{path}: PGM holds {pixels.size} pixels, header says {width}x{height}")
-    return (pixels.reshape(height, width).astype(np.float32) / maxval)

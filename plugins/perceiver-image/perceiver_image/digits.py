@@ -1,16 +1,13 @@
 """`image.digits`: the UCI optical-recognition handwritten digits that scikit-learn ships (no download).
 
-1,797 grey-scale images of 8x8 pixels with values 0..16, 10 classes. The file is read straight from
-scikit-learn's package data (importing scikit-learn itself takes a second); images are scaled to [0, 1].
+1,797 grey-scale images of 8x8 pixels with values 0..16, 10 classes, from scikit-learn's `load_digits` (its
+bundled copy: nothing is downloaded); images are scaled to [0, 1].
 The split is fixed and stratified: `test_fraction` of each class, chosen by `split_seed`.
 """
 
 from __future__ import annotations
 
-import gzip
-import importlib.util
 from functools import cached_property
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
@@ -22,21 +19,15 @@ from perceiver_core.errors import UserError
 from .configs import DigitsConfig
 
 
-def _digits_file() -> Path:
-    spec = importlib.util.find_spec("sklearn")
-    if spec is None or not spec.submodule_search_locations:
-        raise UserError("the image.digits dataset needs scikit-learn: pip install scikit-learn")
-    path = Path(list(spec.submodule_search_locations)[0]) / "datasets" / "data" / "digits.csv.gz"
-    if not path.is_file():
-        raise UserError(f"scikit-learn is installed but its digits file is missing ({path}); reinstall scikit-learn")
-    return path
-
-
 def load_digits_arrays() -> tuple[np.ndarray, np.ndarray]:
-    """images [1797, 8, 8] float32 in [0, 1], labels [1797] int64."""
-    with gzip.open(_digits_file(), "rt") as f:
-        table = np.loadtxt(f, delimiter=",", dtype=np.float32)
-    return (table[:, :-1] / 16.0).reshape(-1, 8, 8), table[:, -1].astype(np.int64)
+    """images [1797, 8, 8] float32 in [0, 1], labels [1797] int64, through scikit-learn's public `load_digits`."""
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise UserError("the image.digits dataset needs scikit-learn: it is a dependency of perceiver-image; "
+                        "reinstall perceiver-image") from None
+    images, labels = load_digits(return_X_y=True)
+    return (images.astype(np.float32) / 16.0).reshape(-1, 8, 8), labels.astype(np.int64)
 
 
 class DigitsDataset(Dataset):

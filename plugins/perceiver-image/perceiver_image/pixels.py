@@ -56,6 +56,7 @@ class PixelPreprocessor(ImageAugment, Preprocessor):
             raise InputSizeError(f"image.pixels with permute_seed was built for {self.image_shape[0]}x"
                                  f"{self.image_shape[1]} images (its fixed pixel permutation), got {h}x{w}: "
                                  "resize the image, or drop permute_seed to take any size")
+    tensor_input = "image"  # model(images [B, C, H, W], normalised) works, as with HF's models
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         image = as_image(example["image"])  # [H, W, C]

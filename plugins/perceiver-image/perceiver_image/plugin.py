@@ -44,3 +44,9 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "image.stereo_motorcycle", factory="perceiver_image.flow.stereo:StereoMotorcycle",
                  config="perceiver_image.configs:StereoMotorcycleConfig",
                  description="scikit-image's Middlebury motorcycle stereo pair as disparity crops (offline)")
+
+
+@hookimpl
+def perceiver_register_pipelines(registry) -> None:
+    registry.add_registry_file("perceiver_image", "pipelines.toml")  # package data: found in wheels and checkouts
+    registry.add_registry_file("perceiver_image", "presets.toml", presets=True)  # the papers' configurations

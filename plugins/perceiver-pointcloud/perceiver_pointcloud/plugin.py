@@ -20,3 +20,8 @@ def perceiver_register_components(registry) -> None:
     registry.add("dataset", "pointcloud.folder", factory="perceiver_pointcloud.folder:MeshFolderDataset",
                  config="perceiver_pointcloud.configs:MeshFolderConfig",
                  description="your meshes/point files in class subfolders (ModelNet40's layout)")
+
+
+@hookimpl
+def perceiver_register_pipelines(registry) -> None:
+    registry.add_registry_file("perceiver_pointcloud", "pipelines.toml")  # package data: found in wheels and checkouts

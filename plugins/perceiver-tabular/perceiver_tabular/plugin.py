@@ -26,3 +26,8 @@ def perceiver_register_components(registry) -> None:
                  config="perceiver_tabular.configs:TableFileConfig",
                  description="your own CSV or Parquet table: a named target column, numeric and categorical "
                              "columns, missing values masked; read lazily")
+
+
+@hookimpl
+def perceiver_register_pipelines(registry) -> None:
+    registry.add_registry_file("perceiver_tabular", "pipelines.toml")  # package data: found in wheels and checkouts

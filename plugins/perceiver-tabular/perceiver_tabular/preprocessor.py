@@ -29,6 +29,10 @@ from .files import encode_row
 
 
 class FeaturePreprocessor(Preprocessor):
+    def no_weight_decay(self) -> set[str]:
+        """The per-column embeddings are not decayed."""
+        return {"feature_embedding"}
+
     def __init__(self, config: FeaturesConfig, context: BuildContext):
         super().__init__()
         info = context.dataset

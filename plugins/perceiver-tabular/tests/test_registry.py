@@ -1,4 +1,4 @@
-"""The registry snippet shipped with the plugin validates, builds and runs (once the plugin is pip-installed);
+"""The pipelines shipped with the plugin (perceiver_tabular/pipelines.toml) validates, builds and runs (once the plugin is pip-installed);
 the slow test trains the wine pipeline through the CLI and checks its test accuracy."""
 
 import json
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-REGISTRY = Path(__file__).resolve().parents[1] / "registry-snippet.toml"
+REGISTRY = Path(__file__).resolve().parents[1] / "perceiver_tabular" / "pipelines.toml"  # shipped in the wheel
 
 
 @pytest.fixture(autouse=True)

@@ -23,3 +23,9 @@ def perceiver_register_components(registry) -> None:
                  config=f"{_CFG}:TextFilesConfig",
                  description="your own text: .txt files (class folders or loose), a manifest, or a JSON lines / "
                              "CSV / Parquet table with text and optional label columns")
+
+
+@hookimpl
+def perceiver_register_pipelines(registry) -> None:
+    registry.add_registry_file("perceiver_text", "pipelines.toml")  # package data: found in wheels and checkouts
+    registry.add_registry_file("perceiver_text", "presets.toml", presets=True)  # the papers' configurations

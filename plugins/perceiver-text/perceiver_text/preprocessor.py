@@ -26,6 +26,10 @@ from .masking import IGNORE, mask_spans
 
 
 class BytePreprocessor(Preprocessor):
+    def no_weight_decay(self) -> set[str]:
+        """Byte and position embeddings are not decayed."""
+        return {"embeddings.weight", "position_embeddings.weight"}
+
     def __init__(self, config: BytesConfig, context: BuildContext):
         super().__init__()
         self.config = config

@@ -1,0 +1,82 @@
+"""One pydantic model per pipeline table, built from the installed components' config models.
+
+Each section (`task`, `data`, `preprocessor`, `position`, `encoder`, `decoder`) is a union of the registered
+components' configs told apart by `use` (a discriminator), and also accepts the shorthand `encoder = "perceiver"`.
+The same models validate registry files (every error of a pipeline at once, with its key path) and generate the
+JSON schema editors use (`perceiver schema`), so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Optional, Union
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
+
+from ..config.train import InitFromConfig, TrainConfig
+from ..plugins.components import FIRST_PARTY_BACKENDS
+from .spec import SECTIONS
+
+
+def _shorthand(value: Any) -> Any:
+    return {"use": value} if isinstance(value, str) else value
+
+
+def _init_shorthand(value: Any) -> Any:
+    return {"checkpoint": value} if isinstance(value, str) else value
+
+
+def section_type(pm, kind: str):
+    """The type of one section: a discriminated union of `kind`'s registered configs (or None: none registered)."""
+    variants = []
+    for name in pm.registry.names(kind):
+        spec = pm.registry.get(kind, name)
+        variants.append(create_model(
+            f"{kind}.{name}".replace(".", "_"), __base__=spec.config_model(), __doc__=spec.description or None,
+            use=(Literal[name], Field(description=f"{spec.description} ({spec.distribution})"))))
+    if not variants:
+        return None
+    if len(variants) == 1:
+        union = variants[0]
+    else:
+        union = Annotated[Union[tuple(variants)], Field(discriminator="use")]  # noqa: UP007
+    names = Literal[tuple(pm.registry.names(kind))]
+    return Annotated[union, BeforeValidator(_shorthand, json_schema_input_type=Union[names, union])]  # noqa: UP007
+
+
+def backend_names(pm) -> list[str]:
+    return ["auto", *sorted(set(pm.registry.backends) | set(FIRST_PARTY_BACKENDS))]
+
+
+def pipeline_model(pm) -> type[BaseModel]:
+    """The model of one `[pipelines.NAME]` table (sections optional: a pipeline may take them from `extends`)."""
+    key = (len(pm.registry.components), len(pm.registry.backends))
+    cached = getattr(pm.registry, "_pipeline_model", None)
+    if cached is not None and cached[0] == key:
+        return cached[1]
+    fields: dict[str, Any] = {
+        "description": (str, Field("", description="one line shown by `perceiver pipelines`")),
+        "extends": (Optional[str], Field(None, description="name of a pipeline whose tables this one starts from")),
+        "requires": (Optional[dict[str, str]], Field(None, description="distribution = version specifier, for this "
+                                                                       "pipeline only")),
+    }
+    for section, kind in SECTIONS.items():
+        kind_type = section_type(pm, kind)
+        if kind_type is not None:
+            fields[section] = (Optional[kind_type], Field(None, description=f"the {kind} (`use` names it)"))
+    fields["train"] = (Optional[TrainConfig], Field(None, description="training loop settings"))
+    backends = Literal[tuple(backend_names(pm))]
+    fields["backend"] = (backends, Field("auto", description="hardware backend: auto (the best available), or a name"))
+    init = Annotated[InitFromConfig,
+                     BeforeValidator(_init_shorthand, json_schema_input_type=Union[str, InitFromConfig])]  # noqa: UP007
+    fields["init_from"] = (Optional[init], Field(None, description="start from a checkpoint's weights (fine-tuning)"))
+    model = create_model("Pipeline", __config__=ConfigDict(extra="forbid"), **fields)
+    pm.registry._pipeline_model = (key, model)
+    return model
+
+
+def registry_file_model(pm) -> type[BaseModel]:
+    return create_model(
+        "RegistryFile", __config__=ConfigDict(extra="forbid"),
+        requires=(dict[str, str], Field(default_factory=dict, description="distribution = version specifier "
+                                                                          "(for this file's pipelines)")),
+        pipelines=(dict[str, pipeline_model(pm)], Field(default_factory=dict, description="named pipelines")))
