@@ -168,7 +168,7 @@ def test_cli_explain_writes_pictures_and_maps(cli, tmp_path):
     trained = cli("train", "tiny-perceiver", "--registry", str(TINY), "--out", str(out), "--max-steps", "3")
     assert trained.returncode == 0, trained.stderr
     ckpt = str(out / "model.safetensors")
-    result = cli("explain", "tiny-perceiver", "--registry", str(TINY), "--checkpoint", ckpt, "test:0", "test:1",
+    result = cli("explain", "--checkpoint", ckpt, "tiny-perceiver", "test:0", "test:1",
                  "--out", str(tmp_path / "maps"), "--latents", "0,3", "--json")
     assert result.returncode == 0, result.stderr
     rows = json.loads(result.stdout)
@@ -181,7 +181,7 @@ def test_cli_explain_writes_pictures_and_maps(cli, tmp_path):
     mean = np.array(maps["cross_attention"][0]["mean_over_heads"])  # [latents, 8, 8]
     assert mean.shape == (2, 8, 8)
     np.testing.assert_allclose(mean.sum(axis=(1, 2)), 1.0, atol=1e-4)  # rounded to 6 digits in the file
-    bad = cli("explain", "tiny-perceiver", "--registry", str(TINY), "--checkpoint", ckpt, "test:0",
+    bad = cli("explain", "tiny-perceiver", "--checkpoint", ckpt, "test:0",
               "--out", str(tmp_path / "maps"), "--latents", "99")
     assert bad.returncode == 2 and "out of range" in bad.stderr and "Traceback" not in bad.stderr
 

@@ -450,7 +450,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # argparse stops collecting positionals at an option: `predict NAME --checkpoint R a.png b.png`
-        if getattr(args, "command", None) == "predict" and not any(e.startswith("-") for e in extra):
+        if getattr(args, "command", None) in ("predict", "explain") and not any(e.startswith("-") for e in extra):
             args.inputs += extra
         else:
             parser.error(f"unrecognized arguments: {' '.join(extra)}")

@@ -228,8 +228,7 @@ def test_training_resumes_exactly_with_augmentations_and_names_reach_predict(tmp
     big = tmp_path / "photo.jpg"  # another size and format: resized and centre-cropped as in evaluation
     Image.open(root / "square" / "00.png").resize((60, 50)).save(big)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    out = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "shapes", "--registry", str(registry),
-                          "--checkpoint", str(tmp_path / "full" / "model.safetensors"), str(big),
+    out = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "shapes", "--checkpoint", str(tmp_path / "full" / "model.safetensors"), str(big),
                           str(root / "circle" / "01.png"), "--top-k", "2", "--json"],
                          capture_output=True, text=True, env=env, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -238,8 +237,7 @@ def test_training_resumes_exactly_with_augmentations_and_names_reach_predict(tmp
     for r in rows:
         assert {t["name"] for t in r["top"]} == {"circle", "square"} and r["name"] == r["top"][0]["name"]
         assert sum(t["probability"] for t in r["top"]) == pytest.approx(1.0, abs=1e-3)
-    text = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "shapes", "--registry", str(registry),
-                           "--checkpoint", str(tmp_path / "full" / "model.safetensors"), str(big)],
+    text = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "shapes", "--checkpoint", str(tmp_path / "full" / "model.safetensors"), str(big)],
                           capture_output=True, text=True, env=env, cwd=tmp_path)
     assert text.returncode == 0 and text.stdout.startswith(f"{big}: ") and \
         text.stdout.split(": ")[1].split()[0] in ("circle", "square")

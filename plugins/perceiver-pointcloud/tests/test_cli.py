@@ -42,13 +42,13 @@ def test_train_predict_explain_on_mesh_files(tmp_path):
     trimesh.creation.box(extents=(1, 2, 3)).export(tmp_path / "brick.stl")
     np.save(tmp_path / "cloud.npy", np.random.default_rng(0).normal(size=(100, 3)).astype(np.float32))
     ckpt = "run/model.safetensors"
-    predicted = _cli("predict", "clouds", "--registry", "registry.toml", "--checkpoint", ckpt, "ring.off", "brick.stl",
+    predicted = _cli("predict", "clouds", "--checkpoint", ckpt, "ring.off", "brick.stl",
                      "cloud.npy", "--json", cwd=tmp_path)
     assert predicted.returncode == 0, predicted.stderr
     rows = json.loads(predicted.stdout)
     assert [r["input"] for r in rows] == ["ring.off", "brick.stl", "cloud.npy"]
     assert all(0 <= r["label"] < 16 for r in rows)
-    explained = _cli("explain", "clouds", "--registry", "registry.toml", "--checkpoint", ckpt, "ring.off",
+    explained = _cli("explain", "clouds", "--checkpoint", ckpt, "ring.off",
                      "--out", "maps", "--top", "2", "--json", cwd=tmp_path)
     assert explained.returncode == 0, explained.stderr
     maps = json.loads((tmp_path / "maps" / "ring.json").read_text())
@@ -57,7 +57,7 @@ def test_train_predict_explain_on_mesh_files(tmp_path):
     np.testing.assert_allclose(attention.sum(axis=1), 1.0, atol=1e-4)
     assert (tmp_path / "maps" / "ring_attention.png").stat().st_size > 10_000
     (tmp_path / "broken.off").write_text("OFF\n8 12 0\n0 0 0\n")
-    bad = _cli("predict", "clouds", "--registry", "registry.toml", "--checkpoint", ckpt, "broken.off", cwd=tmp_path)
+    bad = _cli("predict", "clouds", "--checkpoint", ckpt, "broken.off", cwd=tmp_path)
     assert bad.returncode == 2, bad.stderr
     assert bad.stderr.startswith("perceiver: error: ") and "broken.off" in bad.stderr
     assert len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr

@@ -101,8 +101,7 @@ def test_a_model_learns_the_table_and_predict_names_the_class(tmp_path):
     result = train(spec, tmp_path / "run", progress=False)
     assert result["accuracy"] > 0.8  # colour x sign of size: no single column predicts it (majority ~0.67)
     (tmp_path / "row.csv").write_text("size,colour,code,noise\n1.5,red,2,0.1\n")
-    out = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "mytable", "--registry", str(registry),
-                          "--checkpoint", str(tmp_path / "run" / "model.safetensors"), str(tmp_path / "row.csv"),
+    out = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "mytable", "--checkpoint", str(tmp_path / "run" / "model.safetensors"), str(tmp_path / "row.csv"),
                           "--json"], capture_output=True, text=True, env={**os.environ}, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)[0]["name"] == "ok"

@@ -99,8 +99,7 @@ def test_sequence_classification_learns_and_predict_names_the_topic(tmp_path):
     assert from_checkpoint(tmp_path / "run" / "model.safetensors").context.dataset["label_names"] == \
         ["animals", "food"]
     (tmp_path / "q.txt").write_text("my otter the wolf a camel.")
-    out = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "topics", "--registry", str(registry),
-                          "--checkpoint", str(tmp_path / "run" / "model.safetensors"), str(tmp_path / "q.txt"),
+    out = subprocess.run([sys.executable, "-m", "perceiver_core", "predict", "topics", "--checkpoint", str(tmp_path / "run" / "model.safetensors"), str(tmp_path / "q.txt"),
                           "--top-k", "2", "--json"], capture_output=True, text=True, env={**os.environ},
                          cwd=tmp_path)
     assert out.returncode == 0, out.stderr
