@@ -6,9 +6,11 @@ without it the run simply has no plot.
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 from pathlib import Path
+
+from .metrics import numeric, read_metrics
 
 
 def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> bool:
@@ -20,16 +22,21 @@ def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> boo
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    records = [json.loads(line) for line in Path(metrics_file).read_text().splitlines() if line.strip()]
-    train = [r for r in records if r.get("split") == "train"]
-    evals = [r for r in records if r.get("split") not in (None, "train")]
-    names = sorted({k for r in evals for k in r if k not in ("step", "epoch", "split", "seconds", "loss")})
+    records, problems = read_metrics(metrics_file)
+    for problem in problems:  # a torn or edited line must not crash the end of a run: skip it, say which
+        print(f"perceiver: note: {problem}", file=sys.stderr)
+    train = [r for r in records if r.get("split") == "train" and numeric(r, "loss")]
+    evals = [r for r in records if isinstance(r.get("split"), str) and r.get("split") != "train"]
+    names = sorted({k for r in evals for k in r if k not in ("step", "epoch", "split", "seconds", "loss")
+                    and numeric(r, k)})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="train loss", lw=1)
-    if evals:
-        axes[0].plot([r["step"] for r in evals], [r["loss"] for r in evals], "o-", label=f"{evals[0]['split']} loss")
+    eval_losses = [r for r in evals if numeric(r, "loss")]
+    if eval_losses:
+        axes[0].plot([r["step"] for r in eval_losses], [r["loss"] for r in eval_losses], "o-",
+                     label=f"{evals[0]['split']} loss")
     for name in names:
-        points = [(r["step"], r[name]) for r in evals if name in r]
+        points = [(r["step"], r[name]) for r in evals if numeric(r, name)]
         axes[1].plot(*zip(*points), "o-", label=f"{evals[0]['split']} {name}")
     axes[0].set(xlabel="step", ylabel="loss", title="loss")
     axes[1].set(xlabel="step", title="evaluation metrics")
