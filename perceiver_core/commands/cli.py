@@ -6,6 +6,7 @@ Listing (`plugins`, `components`, `pipelines`, `validate`, `schema`) imports no 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -15,7 +16,18 @@ from ..errors import UserError
 
 
 def _emit(args, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text, file=getattr(args, "stdout", None))
+
+
+def _report_plugin_problems() -> None:
+    """Broken plugins are reported (one line each) by the commands that run models, not only by `plugins`."""
+    from ..plugins.manager import get_plugin_manager
+
+    pm = get_plugin_manager()
+    for line in pm.problems():
+        print(f"perceiver: warning: {line}", file=sys.stderr)
+    for line in pm.warnings():
+        print(f"perceiver: note: {line}", file=sys.stderr)
 
 
 def _registry(args):
@@ -81,7 +93,8 @@ def cmd_validate(args) -> int:
         names += registry.names()
         errors += registry.validate_all()
     if args.json:
-        print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors}, indent=2))
+        print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors}, indent=2),
+              file=getattr(args, "stdout", None))
     else:
         for e in errors:
             print(e, file=sys.stderr)
@@ -93,7 +106,10 @@ def cmd_validate(args) -> int:
 def cmd_schema(args) -> int:
     from ..registry.schema import registry_schema
 
-    text = json.dumps(registry_schema(), indent=2)
+    problems: list[str] = []
+    text = json.dumps(registry_schema(problems=problems), indent=2)
+    for line in problems:
+        print(f"perceiver: warning: {line}", file=sys.stderr)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text + "\n")
@@ -113,6 +129,7 @@ def _spec(args):
 def cmd_train(args) -> int:
     from ..runtime.training import train
 
+    _report_plugin_problems()
     spec = _spec(args)
     result = train(spec, args.out, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite,
                    progress=not args.no_progress)
@@ -221,6 +238,12 @@ def cmd_import_hf(args) -> int:
     return run(args)
 
 
+def cmd_doctor(args) -> int:
+    from .doctor import cmd_doctor as run
+
+    return run(args)
+
+
 # -- parser ------------------------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
     from ..version import __version__
@@ -292,6 +315,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")
     p.add_argument("--image-size", type=int, metavar="N", help="image side the model is built for "
                                                                "(default: config.json image_size)")
+    add("doctor", cmd_doctor, "check this installation for bug reports: versions, plugins and their problems, "
+                              "backends, thread settings, import time per plugin")
     p = add("bench", cmd_bench, "time our model against HF transformers' Perceiver on the same config")
     from .bench.cli import add_arguments
 
@@ -302,7 +327,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.stdout = sys.stdout  # the JSON document goes here and nowhere else
     try:
+        if getattr(args, "json", False):  # anything else printed (plugin code included) goes to stderr
+            with contextlib.redirect_stdout(sys.stderr):
+                return args.fn(args)
         return args.fn(args)
     except UserError as exc:
         print(f"perceiver: error: {exc}", file=sys.stderr)

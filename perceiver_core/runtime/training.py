@@ -291,6 +291,11 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
     An `out_dir` that already holds a model is refused unless `resume` or `overwrite` is given.
     """
     trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress)
+    if trainer.device.type == "cpu" and trainer.dist.is_main:  # threads fighting other busy processes
+        from .threads import check_threads
+
+        warning = check_threads().warning
+        _note(warning or "", warning is not None)
     try:
         return trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
     finally:
