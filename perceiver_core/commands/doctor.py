@@ -31,6 +31,7 @@ def collect() -> dict[str, Any]:
     from ..version import CORE_API_VERSION, __version__
 
     pm = get_plugin_manager()
+    _deep_checks(pm)
     plugins = [r.as_dict() for r in pm.reports]
     backends = list_backends(pm)
     threads = check_threads()
@@ -49,6 +50,28 @@ def collect() -> dict[str, Any]:
     report["versions"]["torch_cuda"] = torch.version.cuda
     report["threads"]["interop_threads"] = torch.get_num_interop_threads()
     return report
+
+
+def _deep_checks(pm) -> None:
+    """What loading does not exercise, checked as `perceiver plugins check` checks it (the same functions): each
+    component's config model, each backend's availability check. A failure is an error of its plugin's report."""
+    from ..plugins.check import config_model_problems
+    from ..runtime.backends import probe_backend
+
+    by_dist = {r.distribution: r for r in pm.reports}
+    found: list[tuple[str, str]] = []
+    for (kind, name), spec in sorted(pm.registry.components.items()):
+        problems, _ = config_model_problems(spec.config, f"{kind} {name!r}")
+        found += [(spec.distribution, p) for p in problems]
+    for name, spec in sorted(pm.registry.backends.items()):
+        _, _, reason, broken = probe_backend(spec)
+        if broken:
+            found.append((spec.distribution, f"backend {name!r}: {reason}"))
+    for dist, problem in found:
+        report = by_dist.get(dist)
+        if report is not None and problem not in report.errors:
+            report.errors.append(problem)
+            report.status = "error"
 
 
 def as_text(report: dict[str, Any]) -> str:

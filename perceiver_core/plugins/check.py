@@ -191,24 +191,17 @@ def check_distribution(name: str, *, check_torch_imports: bool = True) -> CheckR
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.dist is None or ep.dist.name == dist.name:
             continue
-        try:
-            with guarded():  # its prints and global-state changes are not this check's output
-                pm.register(ep.load(), name=ep.name, distribution=ep.dist.name, version=ep.dist.version)
-        except Exception:  # noqa: BLE001 - another plugin's breakage is not this distribution's problem
+        module, failure, _ = _load(ep)
+        if failure is not None:  # another plugin's breakage is not this distribution's problem
             continue
+        with guarded():  # its prints and global-state changes are not this check's output
+            pm.register(module, name=ep.name, distribution=ep.dist.name, version=ep.dist.version)
     for ep in eps:
         if ep.name in api:
             if "no entry point" not in api[ep.name]:
                 result.warnings.append(f"entry point {ep.name!r} was not imported: its core API declaration is wrong")
             continue
-        failure: BaseException | None = None
-        with guarded() as call:
-            try:
-                module = ep.load()
-            except BaseException as exc:  # noqa: BLE001 - SystemExit at import is a broken plugin too
-                if isinstance(exc, KeyboardInterrupt):
-                    raise
-                failure = exc
+        module, failure, call = _load(ep)
         result.warnings += [f"entry point {ep.name!r}: {w}" for w in call.warnings("importing it", slow=True)]
         result.problems += [f"entry point {ep.name!r}: {p}" for p in call.problems("importing it")]
         if failure is not None:
@@ -227,6 +220,25 @@ def check_distribution(name: str, *, check_torch_imports: bool = True) -> CheckR
 
     _check_components(pm, result, check_torch_imports)
     return result
+
+
+_LOADED: dict[str, tuple[Any, BaseException | None, Any]] = {}
+
+
+def _load(ep: metadata.EntryPoint):
+    """(module, exception, GuardedCall) of an entry point's first import in this process: a module imported
+    while checking another distribution is judged by what that first import did, not by a cached re-import."""
+    if ep.value not in _LOADED:
+        module, failure = None, None
+        with guarded() as call:
+            try:
+                module = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - SystemExit at import is a broken plugin too
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                failure = exc
+        _LOADED[ep.value] = (module, failure, call)
+    return _LOADED[ep.value]
 
 
 def _check_builtin(result: CheckResult, check_torch_imports: bool) -> CheckResult:

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 SLOW_IMPORT_SECONDS = 1.0
-TORCH_DEFAULT_SEED = 67280421310721  # torch's default CPU generator seed at import, before any manual_seed
+# torch seeds its global generator with a random 64-bit number at import: when a plugin's import is what imported
+# torch there is no "before" to compare, but a seed below 2**32 is (but for a 2**-32 chance) a manual_seed call
+SEEDED_BELOW = 1 << 32
 MAX_CAPTURE = 1 << 16  # what a plugin printed is kept for its report up to this many bytes
 
 
@@ -68,11 +70,11 @@ def _torch_compare(before: dict[str, Any] | None, call: GuardedCall) -> None:
         call.torch_changes.append(f"default dtype {str(torch.get_default_dtype()).removeprefix('torch.')} "
                                   f"instead of {str(dtype).removeprefix('torch.')}")
         torch.set_default_dtype(dtype)
-    seed = TORCH_DEFAULT_SEED if fresh else before["seed"]
-    if torch.initial_seed() != seed:
+    seeded = torch.initial_seed() < SEEDED_BELOW if fresh else torch.initial_seed() != before["seed"]
+    if seeded:
         call.torch_changes.append(f"seeded the global RNG with {torch.initial_seed()}")
         if fresh:
-            torch.manual_seed(TORCH_DEFAULT_SEED)
+            torch.seed()  # a fresh random seed, as a plain `import torch` leaves it
         else:
             torch.set_rng_state(before["rng"])
             torch.default_generator.manual_seed(before["seed"])  # initial_seed() back, then the exact state
