@@ -177,3 +177,30 @@ def test_train_json_with_hostile_plugins(cli, hostile_site, tmp_path):
 
     with safe_open(str(tmp_path / "model.safetensors"), "pt") as f:
         assert all(f.get_slice(k).get_dtype() == "F32" for k in f.keys())
+
+
+def test_conformance_import_check_finds_global_state_changes(hostile_site, monkeypatch):
+    from perceiver_core.plugins.check import import_problems
+
+    monkeypatch.setenv("PYTHONPATH", _env(hostile_site)["PYTHONPATH"])
+    problems, _ = import_problems("ptest_dtype.plugin")
+    assert len(problems) == 1 and "default dtype float64 instead of float32" in problems[0]
+    problems, warnings = import_problems("ptest_prints.plugin")
+    assert problems == () and "hello from a chatty plugin" in warnings[0]
+
+
+def test_one_rule_for_undecorated_hooks_in_process():
+    """The runtime does not call an undecorated hook (pluggy would not either) and reports it exactly as the
+    check and the conformance suites do."""
+    import types
+
+    from perceiver_core.plugins.check import hook_problems
+    from perceiver_core.plugins.manager import PluginManager
+
+    called = []
+    plugin = types.ModuleType("undecorated_plugin")
+    plugin.perceiver_register_components = lambda registry: called.append(registry)
+    pm = PluginManager(autoload=False, strict=False)
+    report = pm.register(plugin, name="u", distribution="dist-u", version="0.1")
+    assert called == [] and report.status == "error"
+    assert report.errors == hook_problems(plugin)

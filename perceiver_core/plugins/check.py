@@ -131,6 +131,21 @@ def _imports_torch(module: str) -> bool:
     return proc.returncode == 0 and proc.stdout.strip().endswith("true")
 
 
+@functools.lru_cache(maxsize=None)
+def import_problems(module: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(problems, warnings) of importing `module` alone in a fresh interpreter, under the same guard the runtime
+    uses: changes to torch's global state are problems; printing to stdout and a slow import are warnings."""
+    code = ("import importlib, json, sys\nfrom perceiver_core.plugins.guard import guarded\n"
+            "with guarded() as call:\n    importlib.import_module(sys.argv[1])\n"
+            "print(json.dumps([call.problems('importing it'), call.warnings('importing it', slow=True)]))")
+    proc = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return (f"importing {module} alone fails: {tail}",), ()
+    problems, warnings = json.loads(proc.stdout.strip().splitlines()[-1])
+    return tuple(problems), tuple(warnings)
+
+
 def api_problems(dist: metadata.Distribution, names: list[str]) -> dict[str, str]:
     """Entry point name -> the problem with its core API declaration (absent when it is fine)."""
     declared = {ep.name: ep.value.strip() for ep in dist.entry_points if ep.group == API_GROUP}
