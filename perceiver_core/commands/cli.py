@@ -140,12 +140,12 @@ def cmd_train(args) -> int:
     return 0
 
 
-def _checked_model(args):
+def _checked_model(args, note: bool = True):
     from ..runtime.checkpoint import from_checkpoint
 
     model = from_checkpoint(args.checkpoint)
     trained = model.checkpoint_metadata["pipeline"]["name"]
-    if trained != args.pipeline:
+    if trained != args.pipeline and note:
         print(f"note: {args.checkpoint} was trained as pipeline {trained!r}; using its model with the data of "
               f"{args.pipeline!r}", file=sys.stderr)
     return model
@@ -157,7 +157,7 @@ def cmd_evaluate(args) -> int:
     from ..runtime.training import evaluate_model
 
     spec = _spec(args)
-    model = _checked_model(args)
+    model = _checked_model(args, note=False)  # the note comes after a success (a failure is one line)
     backend = select_backend(spec.backend)
     model.to(backend.device())
     dataset = build_dataset(spec)
@@ -165,8 +165,21 @@ def cmd_evaluate(args) -> int:
     if split not in dataset.splits:
         raise UserError(f"dataset {spec['data'].use!r} has no split {split!r}; splits: {', '.join(dataset.splits)}")
     data = spec["data"].config
-    metrics = evaluate_model(model, dataset.examples(split), batch_size=data.eval_batch_size or data.batch_size,
-                             backend=backend, precision=spec.train.precision)
+    try:
+        metrics = evaluate_model(model, dataset.examples(split), batch_size=data.eval_batch_size or data.batch_size,
+                                 backend=backend, precision=spec.train.precision)
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        trained = model.checkpoint_metadata["pipeline"]
+        if trained.get("name") == args.pipeline:
+            raise  # the model's own data: a bug, not a user error
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise UserError(f"{args.checkpoint} holds a model of pipeline {trained.get('name')!r} (data "
+                        f"{trained.get('data', {}).get('use')!r}); it cannot evaluate the data of {args.pipeline!r} "
+                        f"({spec['data'].use!r}): {detail}; evaluate it with its own pipeline "
+                        f"(perceiver evaluate {trained.get('name')} --checkpoint {args.checkpoint})") from None
+    if model.checkpoint_metadata["pipeline"]["name"] != args.pipeline:
+        print(f"note: {args.checkpoint} was trained as pipeline {model.checkpoint_metadata['pipeline']['name']!r}; "
+              f"used its model with the data of {args.pipeline!r}", file=sys.stderr)
     metrics = {k: round(v, 6) for k, v in metrics.items()}
     _emit(args, metrics, f"{spec.name} [{split}]: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0
@@ -182,6 +195,10 @@ def cmd_predict(args) -> int:
     for item in args.inputs:
         try:
             examples.append(model.prepare(_read_input(model, args, item)))
+        except UserError as exc:
+            if item in str(exc):
+                raise
+            raise UserError(f"{item}: {exc}") from None  # which input it was
         except (ValueError, TypeError, KeyError, OSError) as exc:  # a file that is not the model's kind of input
             raise UserError(f"{item}: cannot be used as input of this model: {exc}") from None
     batch = collate(examples)

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from perceiver_core import read_bounded, read_image_array, read_npy
 from perceiver_core.errors import UserError
 
 
@@ -67,25 +68,22 @@ def read_image(path: str) -> dict[str, Any]:
         raise UserError(f"input file {path!r} does not exist")
     suffix = p.suffix.lower()
     if suffix == ".npy":
-        try:
-            array = np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise UserError(f"{path}: not a plain numeric .npy array ({exc})") from None
+        array = read_npy(p)  # header, dtype and size checked before anything is allocated
     elif suffix == ".pgm":
         array = _read_pgm(p)
     elif suffix in (".png", ".jpg", ".jpeg"):
         try:
-            from PIL import Image
+            import PIL  # noqa: F401
         except ImportError:
             raise UserError(f"{path}: reading {suffix} files needs Pillow: pip install 'perceiver-image[png]'") from None
-        array = np.asarray(Image.open(p))
+        array = read_image_array(p)  # declared size checked before decoding (decompression bombs)
     else:
         raise UserError(f"{path}: unsupported image file {suffix!r}; use .npy, .pgm or .png")
     return {"image": as_image(array)}
 
 
 def _read_pgm(path: Path) -> np.ndarray:
-    data = path.read_bytes()
+    data = read_bounded(path)
     tokens, i = [], 0
     while len(tokens) < 4:
         while i < len(data) and chr(data[i]).isspace():
@@ -100,7 +98,13 @@ def _read_pgm(path: Path) -> np.ndarray:
         if start == i:
             raise UserError(f"{path}: truncated PGM header")
         tokens.append(data[start:i].decode("ascii", "replace"))
-    magic, width, height, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
+    try:
+        magic, width, height, maxval = tokens[0], int(tokens[1]), int(tokens[2]), int(tokens[3])
+    except ValueError:
+        raise UserError(f"{path}: PGM header {' '.join(tokens)[:80]!r} is not 'MAGIC WIDTH HEIGHT MAXVAL'") from None
+    if width <= 0 or height <= 0 or not 0 < maxval < 65536:
+        raise UserError(f"{path}: PGM header claims {width}x{height} with maxval {maxval}: sizes must be positive "
+                        "and maxval in 1..65535")
     if magic == "P5":
         dtype = np.uint8 if maxval < 256 else ">u2"
         pixels = np.frombuffer(data[i + 1:], dtype=dtype, count=width * height)

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
-from perceiver_core import BuildContext, ByteArray, Preprocessor
+from perceiver_core import BuildContext, ByteArray, Preprocessor, read_bounded
 from perceiver_core.errors import UserError
 
 from . import tokenizer
@@ -69,8 +69,8 @@ class BytePreprocessor(Preprocessor):
         p = Path(path)
         if not p.is_file():
             raise UserError(f"input file {path!r} does not exist")
-        try:
-            return {"text": p.read_text(encoding="utf-8").rstrip("\n")}
+        try:  # the size is checked before reading (PERCEIVER_MAX_INPUT_BYTES)
+            return {"text": read_bounded(p).decode("utf-8").rstrip("\n")}
         except UnicodeDecodeError as exc:
             raise UserError(f"{path}: not UTF-8 text ({exc})") from None
 
