@@ -137,6 +137,9 @@ def read_image_array(path: str | os.PathLike, *, max_pixels: int | None = None) 
     except InputFileError:
         raise
     except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds (UnidentifiedImageError, OSError, ...)
+        if type(exc).__name__ == "DecompressionBombError":  # Pillow's own header check fired first
+            raise InputFileError(f"{path}: the header claims more pixels than Pillow allows (a decompression bomb? "
+                                 f"{' '.join(str(exc).split())[:120]})") from None
         raise InputFileError(f"{path}: not a readable image ({type(exc).__name__}: "
                              f"{' '.join(str(exc).split())[:200]})") from None
 
