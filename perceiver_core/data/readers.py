@@ -107,7 +107,9 @@ def read_npy(path: str | os.PathLike, *, max_bytes: int | None = None) -> np.nda
         if left < nbytes:
             raise InputFileError(f"{path}: truncated: the header claims {nbytes:,} bytes of data, the file holds "
                                  f"{left:,}")
-        data = np.frombuffer(f.read(nbytes), dtype=dtype, count=count)
+        data = np.empty(count, dtype=dtype)  # writable, allocated once, its size checked above
+        if f.readinto(memoryview(data.view(np.uint8))) != nbytes:
+            raise InputFileError(f"{path}: truncated while reading")
     return data.reshape(shape, order="F" if fortran else "C")
 
 
