@@ -128,3 +128,40 @@ def test_a_damaged_metrics_line_does_not_crash_the_plot(tmp_path, capsys):
     err = capsys.readouterr().err
     for line in (2, 3, 4):
         assert f"metrics.jsonl:{line}: damaged line skipped" in err
+
+
+@pytest.mark.slow
+def test_concurrent_cli_runs_are_refused_and_a_killed_run_is_taken_over(cli, tmp_path):
+    """Two real `perceiver train` on one folder: the second is refused naming the first; after kill -9 of the
+    first (before its first checkpoint), `--resume` takes the stale lock over and starts from the beginning."""
+    import time
+
+    out = tmp_path / "run"
+    first = subprocess.Popen([sys.executable, "-m", "perceiver_core", "train", "tiny", "--registry", str(TINY),
+                              "--out", str(out), "--max-steps", "100000", "--set", "data.batch_size=8",
+                              "--no-progress"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                             env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        deadline = time.monotonic() + 120
+        while not ((out / LOCK_NAME).is_file() and (out / LOCK_NAME).read_text().strip()):
+            assert time.monotonic() < deadline and first.poll() is None, "the first run never took the lock"
+            time.sleep(0.2)
+        second = cli("train", "tiny", "--registry", str(TINY), "--out", str(out), "--max-steps", "2",
+                     "--no-progress")
+        assert second.returncode == 2
+        lines = second.stderr.strip().splitlines()
+        assert len(lines) == 1 and f"in use by another run (pid {first.pid} on host" in lines[0]
+    finally:
+        first.kill()  # SIGKILL: no clean-up runs
+        first.wait()
+    # killed inside its first epoch (no checkpoint yet: starts over) or later (continues from its checkpoint)
+    from perceiver_core.runtime.checkpoint import checkpoint_metadata
+
+    start = checkpoint_metadata(out / "model.safetensors")["step"] if (out / "model.safetensors").exists() else 0
+    third = cli("train", "tiny", "--registry", str(TINY), "--out", str(out), "--max-steps", "100000", "--set",
+                "data.batch_size=8", "--stop-after", str(start + 4), "--resume", str(out), "--no-progress")
+    assert third.returncode == 0, third.stderr
+    assert f"locked by a run that is no longer running (pid {first.pid}" in third.stderr
+    assert ("no checkpoint there yet" in third.stderr) == (start == 0)
+    steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")[0] if r["split"] == "train"]
+    assert steps == sorted(set(steps)) and steps[-1] == start + 4  # one run: no step twice, none past the end

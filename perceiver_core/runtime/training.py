@@ -295,7 +295,8 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
         from .threads import check_threads
 
         warning = check_threads().warning
-        _note(warning or "", warning is not None)
+        if warning is not None:
+            print(f"perceiver: warning: {warning}", file=sys.stderr)
     try:
         return trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
     finally:
