@@ -46,6 +46,10 @@ HOSTILE = {
     # a hook function without @hookimpl: the runtime does not call it and reports it, as `plugins check` does
     "undecorated": "def perceiver_register_components(registry):\n"
                    f'    registry.add("position", "undecorated.none", {_NONE})\n',
+    # names a factory that does not exist
+    "bad-factory": "from perceiver_core import hookimpl\n\n@hookimpl\ndef perceiver_register_components(registry):\n"
+                   "    registry.add('position', 'badfactory.none', factory='ptest_nowhere.module:Nothing', "
+                   "config='perceiver_core.config.positions:NoPositionConfig')\n",
     # ends the process at import
     "exits": "import sys\nsys.exit(3)\n",
 }
@@ -159,6 +163,19 @@ def test_doctor_reports_every_broken_plugin(cli, hostile_site):
     text = cli("doctor", env=_env(hostile_site))
     _no_traceback(text)
     assert "perceiver-test-slow 1.2.3 [slow] ok, import 1." in text.stdout
+
+
+def test_a_factory_that_does_not_resolve_is_one_line_naming_the_distribution(cli, hostile_site, tmp_path):
+    registry = tmp_path / "r.toml"
+    registry.write_text((TINY.read_text().split("[pipelines.tiny-perceiver]")[0])
+                        .replace('position = { use = "fourier", num_bands = 4 }', 'position = { use = "badfactory.none" }'))
+    result = cli("train", "tiny", "--registry", str(registry), "--out", str(tmp_path / "o"), "--max-steps", "1",
+                 "--no-progress", env=_env(hostile_site))
+    assert result.returncode == 2
+    _no_traceback(result)
+    error = [line for line in result.stderr.splitlines() if line.startswith("perceiver: error:")]
+    assert len(error) == 1 and "position 'badfactory.none' of perceiver-test-bad-factory 1.2.3 cannot be built" \
+        in error[0] and "ModuleNotFoundError" in error[0]
 
 
 @pytest.mark.slow

@@ -54,7 +54,8 @@ def collect() -> dict[str, Any]:
 
 def _deep_checks(pm) -> None:
     """What loading does not exercise, checked as `perceiver plugins check` checks it (the same functions): each
-    component's config model, each backend's availability check. A failure is an error of its plugin's report."""
+    component's config model and factory, each backend's availability check. A failure is an error of its
+    plugin's report."""
     from ..plugins.check import config_model_problems
     from ..runtime.backends import probe_backend
 
@@ -63,6 +64,14 @@ def _deep_checks(pm) -> None:
     for (kind, name), spec in sorted(pm.registry.components.items()):
         problems, _ = config_model_problems(spec.config, f"{kind} {name!r}")
         found += [(spec.distribution, p) for p in problems]
+        try:
+            factory = spec.factory_fn()
+        except Exception as exc:  # noqa: BLE001 - the same verdict as `plugins check`
+            found.append((spec.distribution, f"{kind} {name!r}: factory {spec.factory!r} does not resolve: "
+                                              f"{type(exc).__name__}: {exc}"))
+            continue
+        if not callable(factory):
+            found.append((spec.distribution, f"{kind} {name!r}: factory {spec.factory!r} is not callable"))
     for name, spec in sorted(pm.registry.backends.items()):
         _, _, reason, broken = probe_backend(spec)
         if broken:
