@@ -105,6 +105,7 @@ def test_plugin_problems_are_reported_and_json_stays_clean(cli, hostile_site):
     assert {"chatty.none", "dtype.none", "fourier"} <= names and "undecorated.none" not in names
 
 
+@pytest.mark.slow
 def test_plugins_check_agrees_with_the_runtime(cli, hostile_site):
     """One rule: what the runtime reports as an error, `plugins check` fails on; warnings do not fail it."""
     dists = [f"perceiver-test-{name}" for name in HOSTILE]
@@ -149,6 +150,7 @@ def test_a_backend_whose_check_raises_is_skipped_and_reported(cli, hostile_site)
     assert "backend 'flaky' skipped: availability check failed: RuntimeError: driver exploded" in proc.stderr
 
 
+@pytest.mark.slow
 def test_doctor_reports_every_broken_plugin(cli, hostile_site):
     result = cli("doctor", "--json", env=_env(hostile_site))
     assert result.returncode == 2  # broken plugins installed
