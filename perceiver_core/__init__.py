@@ -30,6 +30,8 @@ _LAZY = {
     "Task": "interfaces", "Dataset": "interfaces", "Backend": "interfaces",
     "Pipeline": "model.pipeline", "build_from_spec": "model.pipeline", "build_dataset": "model.pipeline",
     "collate": "data.loader",
+    "read_npy": "data.readers", "read_image_array": "data.readers", "read_bounded": "data.readers",
+    "InputFileError": "data.readers",
     "build_pipeline": "model.build", "build_preset": "model.build",
     "load_registry": "registry.file", "PipelineSpec": "registry.spec",
     "from_checkpoint": "runtime.checkpoint", "save_checkpoint": "runtime.checkpoint",

@@ -60,3 +60,42 @@ def python_without(tmp_path):
                f"args = args[2:] if args[:2] == ['-m', 'perceiver_core'] else args; raise SystemExit(main(args))"
         return [sys.executable, "-c", boot]
     return make
+
+
+def write_plugin_dist(root: Path, name: str, api: str, code: str) -> Path:
+    """A throwaway plugin distribution `perceiver-test-NAME` 1.2.3 (pyproject + package) whose entry point module
+    holds `code`, declaring core API `api`."""
+    pkg = "ptest_" + name.replace("-", "_")
+    d = root / name
+    (d / pkg).mkdir(parents=True)
+    (d / pkg / "__init__.py").write_text("")
+    (d / pkg / "plugin.py").write_text(textwrap.dedent(code))
+    (d / "pyproject.toml").write_text(textwrap.dedent(f"""
+        [build-system]
+        requires = ["setuptools>=68"]
+        build-backend = "setuptools.build_meta"
+        [project]
+        name = "perceiver-test-{name}"
+        version = "1.2.3"
+        [project.entry-points."perceiver.plugins"]
+        {name} = "{pkg}.plugin"
+        [project.entry-points."perceiver.core_api"]
+        {name} = "{api}"
+        [tool.setuptools]
+        packages = ["{pkg}"]
+        """))
+    return d
+
+
+@pytest.fixture(scope="session")
+def plugin_site_factory(tmp_path_factory):
+    """make(label, {name: (api, code)}) -> a site folder with those distributions pip-installed (built by
+    setuptools, as a user's would be); put it on PYTHONPATH to make them installed plugins."""
+    def make(label: str, plugins: dict[str, tuple[str, str]]) -> Path:
+        root = tmp_path_factory.mktemp(label)
+        dirs = [str(write_plugin_dist(root, name, api, code)) for name, (api, code) in plugins.items()]
+        target = root / "site"
+        subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                        "--target", str(target), *dirs], check=True, capture_output=True)
+        return target
+    return make

@@ -4,10 +4,8 @@ version and cause; the rest keeps working; strict mode raises; autoloading can b
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -54,38 +52,10 @@ def perceiver_register_components(registry):
 }
 
 
-def _write_dist(root: Path, name: str, api: str, code: str) -> Path:
-    pkg = "ptest_" + name.replace("-", "_")
-    d = root / name
-    (d / pkg).mkdir(parents=True)
-    (d / pkg / "__init__.py").write_text("")
-    (d / pkg / "plugin.py").write_text(textwrap.dedent(code))
-    (d / "pyproject.toml").write_text(textwrap.dedent(f"""
-        [build-system]
-        requires = ["setuptools>=68"]
-        build-backend = "setuptools.build_meta"
-        [project]
-        name = "perceiver-test-{name}"
-        version = "1.2.3"
-        [project.entry-points."perceiver.plugins"]
-        {name} = "{pkg}.plugin"
-        [project.entry-points."perceiver.core_api"]
-        {name} = "{api}"
-        [tool.setuptools]
-        packages = ["{pkg}"]
-        """))
-    return d
-
-
 @pytest.fixture(scope="module")
-def plugin_site(tmp_path_factory):
+def plugin_site(plugin_site_factory):
     """The throwaway distributions, pip-installed (built by setuptools) into their own site folder."""
-    root = tmp_path_factory.mktemp("dists")
-    dirs = [str(_write_dist(root, name, api, code)) for name, (api, code) in PLUGINS.items()]
-    target = root / "site"
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
-                    "--target", str(target), *dirs], check=True, capture_output=True)
-    return target
+    return plugin_site_factory("dists", PLUGINS)
 
 
 def _env(site: Path, **extra) -> dict:

@@ -6,6 +6,7 @@ Listing (`plugins`, `components`, `pipelines`, `validate`, `schema`) imports no 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -16,7 +17,18 @@ from ..errors import UserError
 
 
 def _emit(args, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text)
+    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text, file=getattr(args, "stdout", None))
+
+
+def _report_plugin_problems() -> None:
+    """Broken plugins are reported (one line each) by the commands that run models, not only by `plugins`."""
+    from ..plugins.manager import get_plugin_manager
+
+    pm = get_plugin_manager()
+    for line in pm.problems():
+        print(f"perceiver: warning: {line}", file=sys.stderr)
+    for line in pm.warnings():
+        print(f"perceiver: note: {line}", file=sys.stderr)
 
 
 def _registry(args):
@@ -86,7 +98,8 @@ def cmd_validate(args) -> int:
         names = [n for n in registry.names() if not files or registry.pipelines[n].source.path in own]
         errors = registry.validate_all(names=names)
     if args.json:
-        print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors}, indent=2))
+        print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors}, indent=2),
+              file=getattr(args, "stdout", None))
     else:
         for e in errors:
             print(e, file=sys.stderr)
@@ -98,7 +111,10 @@ def cmd_validate(args) -> int:
 def cmd_schema(args) -> int:
     from ..registry.schema import registry_schema
 
-    text = json.dumps(registry_schema(), indent=2)
+    problems: list[str] = []
+    text = json.dumps(registry_schema(problems=problems), indent=2)
+    for line in problems:
+        print(f"perceiver: warning: {line}", file=sys.stderr)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             f.write(text + "\n")
@@ -141,6 +157,7 @@ def _spec(args):
 def cmd_train(args) -> int:
     from ..runtime.training import resume_spec, train
 
+    _report_plugin_problems()
     _positive(args, "max_steps", "stop_after")
     if args.resume is not None:
         # the run's own resolved pipeline (pipeline.json), never today's registry: a resume is the same experiment
@@ -208,8 +225,21 @@ def cmd_evaluate(args) -> int:
     if split not in dataset.splits:
         raise UserError(f"dataset {spec['data'].use!r} has no split {split!r}; splits: {', '.join(dataset.splits)}")
     data = spec["data"].config
-    metrics = evaluate_model(model, dataset.examples(split), batch_size=data.eval_batch_size or data.batch_size,
-                             backend=backend, precision=spec.train.precision)
+    try:
+        metrics = evaluate_model(model, dataset.examples(split), batch_size=data.eval_batch_size or data.batch_size,
+                                 backend=backend, precision=spec.train.precision)
+    except (KeyError, ValueError, TypeError, IndexError, RuntimeError) as exc:
+        trained = model.checkpoint_metadata["pipeline"]
+        if trained.get("name") == args.pipeline:
+            raise  # the model's own data: a bug, not a user error
+        detail = " ".join(f"{type(exc).__name__}: {exc}".split())[:200]
+        raise UserError(f"{args.checkpoint} holds a model of pipeline {trained.get('name')!r} (data "
+                        f"{trained.get('data', {}).get('use')!r}); it cannot evaluate the data of {args.pipeline!r} "
+                        f"({spec['data'].use!r}): {detail}; evaluate it with its own pipeline "
+                        f"(perceiver evaluate {trained.get('name')} --checkpoint {args.checkpoint})") from None
+    if model.checkpoint_metadata["pipeline"]["name"] != args.pipeline:
+        print(f"note: {args.checkpoint} was trained as pipeline {model.checkpoint_metadata['pipeline']['name']!r}; "
+              f"used its model with the data of {args.pipeline!r}", file=sys.stderr)
     metrics = {k: round(v, 6) for k, v in metrics.items()}
     _emit(args, metrics, f"{spec.name} [{split}]: " + ", ".join(f"{k}={v}" for k, v in metrics.items()))
     return 0
@@ -222,6 +252,10 @@ def cmd_predict(args) -> int:
     for item in args.inputs:
         try:
             examples.append(model.prepare(_read_input(model, args, item)))
+        except UserError as exc:
+            if item in str(exc):
+                raise
+            raise UserError(f"{item}: {exc}") from None  # which input it was
         except (ValueError, TypeError, KeyError, OSError) as exc:  # a file that is not the model's kind of input
             raise UserError(f"{item}: cannot be used as input of this model: {exc}") from None
     from .predict_files import format_rows, prediction_rows
@@ -294,6 +328,12 @@ def cmd_data(args) -> int:
 
 def cmd_import_hf(args) -> int:
     from .import_hf import cmd_import_hf as run
+
+    return run(args)
+
+
+def cmd_doctor(args) -> int:
+    from .doctor import cmd_doctor as run
 
     return run(args)
 
@@ -439,6 +479,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, metavar="FILE", help="the .safetensors checkpoint to write")
     p.add_argument("--image-size", type=int, metavar="N", help="image side the model is built for "
                                                                "(default: config.json image_size)")
+    add("doctor", cmd_doctor, "check this installation for bug reports: versions, plugins and their problems, "
+                              "backends, thread settings, import time per plugin")
     p = add("bench", cmd_bench, "time our model against HF transformers' Perceiver on the same config")
     from .bench.cli import add_arguments
 
@@ -457,8 +499,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "fn", None) is None:  # `perceiver` alone
         parser.print_help()
         return 0
+    args.stdout = sys.stdout  # the JSON document goes here and nowhere else
     try:
-        code = args.fn(args)
+        if getattr(args, "json", False):  # anything else printed (plugin code included) goes to stderr
+            with contextlib.redirect_stdout(sys.stderr):
+                code = args.fn(args)
+        else:
+            code = args.fn(args)
         sys.stdout.flush()  # a reader that left (`| head`) shows up here, not as "Broken pipe" at exit
         return code
     except UserError as exc:

@@ -21,7 +21,9 @@ from __future__ import annotations
 import json
 import re
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UserError
 
@@ -32,16 +34,72 @@ SUPPORTED = ("PerceiverForImageClassificationLearned", "PerceiverForImageClassif
 
 
 # -- reading HF files ------------------------------------------------------------------------------------------
+MAX_CONFIG_BYTES = 1 << 20  # an HF config.json is a few KB
+
+
+def _positive(limit: int):
+    return Field(None, ge=1, le=limit)
+
+
+class HFConfig(BaseModel):
+    """The keys of an HF Perceiver config.json that the import reads, typed strictly (no "8" for 8) and bounded
+    (an absurd size would try to allocate terabytes when the model is built); other keys are ignored."""
+
+    model_config = ConfigDict(extra="allow", strict=True)
+    model_type: Optional[str] = None
+    architectures: Optional[list[str]] = Field(None, max_length=16)
+    hidden_act: Optional[str] = None
+    num_latents: Optional[int] = _positive(1 << 16)
+    d_latents: Optional[int] = _positive(1 << 16)
+    d_model: Optional[int] = _positive(1 << 16)
+    num_blocks: Optional[int] = _positive(1024)
+    num_self_attends_per_block: Optional[int] = _positive(1024)
+    num_cross_attention_heads: Optional[int] = _positive(1024)
+    num_self_attention_heads: Optional[int] = _positive(1024)
+    qk_channels: Optional[int] = _positive(1 << 16)
+    v_channels: Optional[int] = _positive(1 << 16)
+    cross_attention_shape_for_attention: Optional[Literal["kv", "q"]] = None
+    cross_attention_widening_factor: Optional[int] = _positive(64)
+    self_attention_widening_factor: Optional[int] = _positive(64)
+    use_query_residual: Optional[bool] = None
+    id2label: Optional[dict[str, str]] = Field(None, max_length=1 << 20)
+    num_labels: Optional[int] = _positive(1 << 20)
+    image_size: Union[int, list[int], None] = None
+    max_position_embeddings: Optional[int] = _positive(1 << 20)
+    vocab_size: Optional[int] = _positive(1 << 20)
+
+    @field_validator("image_size")
+    @classmethod
+    def _image_size(cls, value):
+        sizes = value if isinstance(value, list) else [value] if value is not None else []
+        if len(sizes) not in (0, 1, 2) or any(not 1 <= s <= 8192 for s in sizes):
+            raise ValueError("image_size must be a side (or [height, width]) between 1 and 8192")
+        return value
+
+
 def read_hf_config(folder: Path) -> dict[str, Any]:
+    """config.json as a dict whose keys we read are of the right type and size, or one UserError line."""
     path = folder / "config.json"
     if not path.is_file():
         raise UserError(f"{folder} is not a Hugging Face checkpoint folder: it has no config.json")
+    if path.stat().st_size > MAX_CONFIG_BYTES:
+        raise UserError(f"{path}: {path.stat().st_size:,} bytes, more than {MAX_CONFIG_BYTES:,}: not a config.json")
     try:
-        config = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise UserError(f"{path}: not readable JSON ({exc})") from None
+        config = json.loads(path.read_bytes().decode("utf-8"))
+    except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+        raise UserError(f"{path}: not readable JSON ({' '.join(str(exc).split())[:200]})") from None
+    except RecursionError:
+        raise UserError(f"{path}: JSON nested too deeply to be a config.json") from None
+    if not isinstance(config, dict):
+        raise UserError(f"{path}: a JSON {type(config).__name__}, not an object of settings")
     if config.get("model_type") != "perceiver":
-        raise UserError(f"{path}: model_type is {config.get('model_type')!r}, not 'perceiver'")
+        raise UserError(f"{path}: model_type is {str(config.get('model_type'))[:80]!r}, not 'perceiver'")
+    try:
+        HFConfig.model_validate(config)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        key = ".".join(str(x) for x in err["loc"])
+        raise UserError(f"{path}: {key}: {err['msg']} (got {str(err.get('input'))[:60]!r})") from None
     return config
 
 

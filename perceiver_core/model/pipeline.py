@@ -101,7 +101,15 @@ class Pipeline(nn.Module):
 def _build(spec: PipelineSpec, section: str, context: BuildContext, registry):
     choice = spec[section]
     kind = {"data": "dataset"}.get(section, section)
-    factory = registry.get(kind, choice.use).factory_fn()
+    entry = registry.get(kind, choice.use)
+    try:
+        factory = entry.factory_fn()
+    except Exception as exc:  # noqa: BLE001 - plugin code: name the distribution to fix, in one line
+        from ..errors import UserError
+
+        raise UserError(f"pipeline {spec.name!r}: {kind} {choice.use!r} of {entry.distribution} {entry.version} "
+                        f"cannot be built: its factory {entry.factory!r} does not resolve "
+                        f"({type(exc).__name__}: {exc}); reinstall or upgrade {entry.distribution}") from None
     try:
         return factory(choice.config, context)
     except (ValueError, TypeError) as exc:

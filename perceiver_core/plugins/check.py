@@ -26,9 +26,8 @@ from typing import Any
 
 from ..version import CORE_API_VERSION, __version__
 from .components import resolve_ref, suggest
-from .manager import API_GROUP, ENTRY_POINT_GROUP, HOOK_NAMES, PluginManager
-
-IMPL_MARKER = "perceiver_impl"
+from .guard import guarded
+from .manager import API_GROUP, ENTRY_POINT_GROUP, IMPL_MARKER, PluginManager, hook_marker_problems  # noqa: F401
 
 
 @dataclass
@@ -72,18 +71,8 @@ def hook_problems(plugin: Any) -> list[str]:
 
     from .. import hookspecs
 
-    problems = []
     label = getattr(plugin, "__name__", type(plugin).__name__)
-    for attr in sorted(dir(plugin)):
-        fn = getattr(plugin, attr, None)
-        if not callable(fn):
-            continue
-        marked = hasattr(fn, IMPL_MARKER)
-        if marked and attr not in HOOK_NAMES:
-            problems.append(f"{label}.{attr} is marked @hookimpl but is not a known hook{suggest(attr, HOOK_NAMES)}; "
-                            f"known hooks: {', '.join(HOOK_NAMES)}")
-        elif attr in HOOK_NAMES and not marked:
-            problems.append(f"{label}.{attr} is not decorated with @perceiver_core.hookimpl, so it is never called")
+    problems = hook_marker_problems(plugin, label)  # the runtime applies the same rule
     if problems:
         return problems
     pm = pluggy.PluginManager(hookspecs.PROJECT)
@@ -140,6 +129,21 @@ def _imports_torch(module: str) -> bool:
             "print(json.dumps('torch' in sys.modules))")
     proc = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=120)
     return proc.returncode == 0 and proc.stdout.strip().endswith("true")
+
+
+@functools.lru_cache(maxsize=None)
+def import_problems(module: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(problems, warnings) of importing `module` alone in a fresh interpreter, under the same guard the runtime
+    uses: changes to torch's global state are problems; printing to stdout and a slow import are warnings."""
+    code = ("import importlib, json, sys\nfrom perceiver_core.plugins.guard import guarded\n"
+            "with guarded() as call:\n    importlib.import_module(sys.argv[1])\n"
+            "print(json.dumps([call.problems('importing it'), call.warnings('importing it', slow=True)]))")
+    proc = subprocess.run([sys.executable, "-c", code, module], capture_output=True, text=True, timeout=300)
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+        return (f"importing {module} alone fails: {tail}",), ()
+    problems, warnings = json.loads(proc.stdout.strip().splitlines()[-1])
+    return tuple(problems), tuple(warnings)
 
 
 def api_problems(dist: metadata.Distribution, names: list[str]) -> dict[str, str]:
@@ -202,20 +206,22 @@ def check_distribution(name: str, *, check_torch_imports: bool = True) -> CheckR
     for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
         if ep.dist is None or ep.dist.name == dist.name:
             continue
-        try:
-            pm.register(ep.load(), name=ep.name, distribution=ep.dist.name, version=ep.dist.version)
-        except Exception:  # noqa: BLE001 - another plugin's breakage is not this distribution's problem
+        module, failure, _ = _load(ep)
+        if failure is not None:  # another plugin's breakage is not this distribution's problem
             continue
+        with guarded():  # its prints and global-state changes are not this check's output
+            pm.register(module, name=ep.name, distribution=ep.dist.name, version=ep.dist.version)
     for ep in eps:
         if ep.name in api:
             if "no entry point" not in api[ep.name]:
                 result.warnings.append(f"entry point {ep.name!r} was not imported: its core API declaration is wrong")
             continue
-        try:
-            module = ep.load()
-        except Exception as exc:  # noqa: BLE001
+        module, failure, call = _load(ep)
+        result.warnings += [f"entry point {ep.name!r}: {w}" for w in call.warnings("importing it", slow=True)]
+        result.problems += [f"entry point {ep.name!r}: {p}" for p in call.problems("importing it")]
+        if failure is not None:
             result.problems.append(f"entry point {ep.name} = {ep.value!r} fails to import: "
-                                   f"{type(exc).__name__}: {exc}")
+                                   f"{type(failure).__name__}: {failure}")
             continue
         problems = hook_problems(module)
         if problems:
@@ -223,11 +229,31 @@ def check_distribution(name: str, *, check_torch_imports: bool = True) -> CheckR
             continue
         report = pm.register(module, name=ep.name, distribution=result.distribution, version=dist.version)
         result.problems.extend(f"entry point {ep.name!r}: {e}" for e in report.errors)
+        result.warnings.extend(f"entry point {ep.name!r}: {w}" for w in report.warnings)
         result.components += report.components
         result.backends += report.backends
 
     _check_components(pm, result, check_torch_imports)
     return result
+
+
+_LOADED: dict[str, tuple[Any, BaseException | None, Any]] = {}
+
+
+def _load(ep: metadata.EntryPoint):
+    """(module, exception, GuardedCall) of an entry point's first import in this process: a module imported
+    while checking another distribution is judged by what that first import did, not by a cached re-import."""
+    if ep.value not in _LOADED:
+        module, failure = None, None
+        with guarded() as call:
+            try:
+                module = ep.load()
+            except BaseException as exc:  # noqa: BLE001 - SystemExit at import is a broken plugin too
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                failure = exc
+        _LOADED[ep.value] = (module, failure, call)
+    return _LOADED[ep.value]
 
 
 def _check_builtin(result: CheckResult, check_torch_imports: bool) -> CheckResult:
@@ -270,8 +296,9 @@ def _check_components(pm: PluginManager, result: CheckResult, check_torch_import
         if spec.distribution != result.distribution:
             continue
         try:
-            backend = spec.create()
-            ok = backend.available()
+            with guarded():
+                backend = spec.create()
+                ok = backend.available()
         except Exception as exc:  # noqa: BLE001
             result.problems.append(f"backend {bname!r}: building it and calling available() raised "
                                    f"{type(exc).__name__}: {exc}; available() must return (ok, reason), never raise")
@@ -291,7 +318,8 @@ def run_check(args) -> int:
     results = [check_distribution(name) for name in args.distributions]
     ok = all(r.ok for r in results)
     if getattr(args, "json", False):
-        print(json.dumps({"ok": ok, "results": [r.as_dict() for r in results]}, indent=2))
+        print(json.dumps({"ok": ok, "results": [r.as_dict() for r in results]}, indent=2),
+              file=getattr(args, "stdout", None))
     else:
         print("\n".join(r.as_text() for r in results))
     return 0 if ok else 2

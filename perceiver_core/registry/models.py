@@ -8,6 +8,7 @@ JSON schema editors use (`perceiver schema`), so the two cannot disagree.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
@@ -25,22 +26,47 @@ def _init_shorthand(value: Any) -> Any:
     return {"checkpoint": value} if isinstance(value, str) else value
 
 
-def section_type(pm, kind: str):
-    """The type of one section: a discriminated union of `kind`'s registered configs (or None: none registered)."""
-    variants = []
+def component_variant(kind: str, name: str, spec) -> tuple[Any, str | None]:
+    """The model of one component's table (its config + `use: Literal[name]`), or (None, why it is left out): a
+    config that does not import, is not a pydantic model or has no JSON schema is one broken plugin, and must not
+    break validation and the schema for everyone else."""
+    where = f"{kind} {name!r} of {spec.distribution} {spec.version}"
+    try:
+        config = spec.config_model()
+    except Exception as exc:  # noqa: BLE001 - plugin code
+        return None, f"{where}: config {spec.config!r} does not import: {' '.join(str(exc).split())[:200]}"
+    if not (isinstance(config, type) and issubclass(config, BaseModel)):
+        return None, (f"{where}: config {spec.config!r} is not a pydantic model class "
+                      "(subclass perceiver_core.config.ComponentConfig)")
+    try:
+        variant = create_model(
+            f"{kind}.{name}".replace(".", "_"), __base__=config, __doc__=spec.description or None,
+            use=(Literal[name], Field(description=f"{spec.description} ({spec.distribution})")))
+        json.dumps(variant.model_json_schema())
+    except Exception as exc:  # noqa: BLE001
+        return None, f"{where}: config has no JSON schema: {type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
+    return variant, None
+
+
+def section_type(pm, kind: str, problems: list[str]):
+    """The type of one section: a discriminated union of `kind`'s registered configs (or None: none usable).
+    Components left out are appended to `problems`, one line each."""
+    variants, names = [], []
     for name in pm.registry.names(kind):
-        spec = pm.registry.get(kind, name)
-        variants.append(create_model(
-            f"{kind}.{name}".replace(".", "_"), __base__=spec.config_model(), __doc__=spec.description or None,
-            use=(Literal[name], Field(description=f"{spec.description} ({spec.distribution})"))))
+        variant, problem = component_variant(kind, name, pm.registry.get(kind, name))
+        if problem is not None:
+            problems.append(problem)
+            continue
+        variants.append(variant)
+        names.append(name)
     if not variants:
         return None
     if len(variants) == 1:
         union = variants[0]
     else:
         union = Annotated[Union[tuple(variants)], Field(discriminator="use")]  # noqa: UP007
-    names = Literal[tuple(pm.registry.names(kind))]
-    return Annotated[union, BeforeValidator(_shorthand, json_schema_input_type=Union[names, union])]  # noqa: UP007
+    literal = Literal[tuple(names)]
+    return Annotated[union, BeforeValidator(_shorthand, json_schema_input_type=Union[literal, union])]  # noqa: UP007
 
 
 def backend_names(pm) -> list[str]:
@@ -53,6 +79,7 @@ def pipeline_model(pm) -> type[BaseModel]:
     cached = getattr(pm.registry, "_pipeline_model", None)
     if cached is not None and cached[0] == key:
         return cached[1]
+    problems: list[str] = []
     fields: dict[str, Any] = {
         "description": (str, Field("", description="one line shown by `perceiver pipelines`")),
         "extends": (Optional[str], Field(None, description="name of a pipeline whose tables this one starts from")),
@@ -60,7 +87,7 @@ def pipeline_model(pm) -> type[BaseModel]:
                                                                        "pipeline only")),
     }
     for section, kind in SECTIONS.items():
-        kind_type = section_type(pm, kind)
+        kind_type = section_type(pm, kind, problems)
         if kind_type is not None:
             fields[section] = (Optional[kind_type], Field(None, description=f"the {kind} (`use` names it)"))
     fields["train"] = (Optional[TrainConfig], Field(None, description="training loop settings"))
@@ -70,8 +97,14 @@ def pipeline_model(pm) -> type[BaseModel]:
                      BeforeValidator(_init_shorthand, json_schema_input_type=Union[str, InitFromConfig])]  # noqa: UP007
     fields["init_from"] = (Optional[init], Field(None, description="start from a checkpoint's weights (fine-tuning)"))
     model = create_model("Pipeline", __config__=ConfigDict(extra="forbid"), **fields)
-    pm.registry._pipeline_model = (key, model)
+    pm.registry._pipeline_model = (key, model, problems)
     return model
+
+
+def model_problems(pm) -> list[str]:
+    """Components left out of the pipeline model (broken config classes), one line each."""
+    pipeline_model(pm)
+    return list(pm.registry._pipeline_model[2])
 
 
 def registry_file_model(pm) -> type[BaseModel]:

@@ -7,9 +7,11 @@ without it the run simply has no plot.
 
 from __future__ import annotations
 
-import json
 import os
+import sys
 from pathlib import Path
+
+from .metrics import numeric, read_metrics
 
 
 def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> bool:
@@ -21,20 +23,25 @@ def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> boo
         import matplotlib.pyplot as plt
     except ImportError:
         return False
-    records = [json.loads(line) for line in Path(metrics_file).read_text().splitlines() if line.strip()]
-    epochs = [r for r in records if r.get("split") == "train_epoch"]  # epoch means, without label smoothing
-    evals = [r for r in records if r.get("split") not in (None, "train", "train_epoch")]
+    records, problems = read_metrics(metrics_file)
+    for problem in problems:  # a torn or edited line must not crash the end of a run: skip it, say which
+        print(f"perceiver: note: {problem}", file=sys.stderr)
+    # epoch means, without label smoothing
+    epochs = [r for r in records if r.get("split") == "train_epoch" and numeric(r, "loss")]
+    evals = [r for r in records if isinstance(r.get("split"), str) and r["split"] not in ("train", "train_epoch")]
     # the per-epoch curve is the validation split's when there is one (the test split then appears once, at the end)
-    per_epoch = [r for r in evals if r["split"] == (evals[0]["split"] if evals else None)]
-    names = sorted({k for r in per_epoch for k in r if k not in ("step", "epoch", "split", "seconds", "loss")})
+    per_epoch = [r for r in evals if r["split"] == (evals[0]["split"] if evals else None) and numeric(r, "epoch")]
+    names = sorted({k for r in per_epoch for k in r if k not in ("step", "epoch", "split", "seconds", "loss")
+                    and numeric(r, k)})
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     if epochs:
         axes[0].plot([r["epoch"] for r in epochs], [r["loss"] for r in epochs], "o-", label="train loss (epoch mean)")
-    if per_epoch:
-        axes[0].plot([r["epoch"] for r in per_epoch], [r["loss"] for r in per_epoch], "o-",
+    if any(numeric(r, "loss") for r in per_epoch):
+        axes[0].plot([r["epoch"] for r in per_epoch if numeric(r, "loss")],
+                     [r["loss"] for r in per_epoch if numeric(r, "loss")], "o-",
                      label=f"{per_epoch[0]['split']} loss")
     for name in names:
-        points = [(r["epoch"], r[name]) for r in per_epoch if name in r]
+        points = [(r["epoch"], r[name]) for r in per_epoch if numeric(r, name)]
         axes[1].plot(*zip(*points), "o-", label=f"{per_epoch[0]['split']} {name}")
     axes[0].set(xlabel="epoch", ylabel="cross-entropy (no label smoothing)", title="loss")
     axes[1].set(xlabel="epoch", title="evaluation metrics")

@@ -23,6 +23,8 @@ from .backends import select_backend
 from .checkpoint import TRAINER_FORMAT, atomic_save, load_weights, read_safetensors, save_checkpoint
 from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
 from .callbacks import Callback, CsvLogger, EarlyStopping, TensorBoardLogger
+from .lock import RunLock
+from .metrics import trim_for_resume
 from .optim import lr_at, make_optimizer
 
 MODEL_FILE, STATE_FILE, METRICS_FILE = "model.safetensors", "trainer_state.safetensors", "metrics.jsonl"
@@ -237,7 +239,20 @@ class Trainer:
     # -- loop ----------------------------------------------------------------------------------------------
     def run(self, *, resume: str | Path | None = None, stop_after: int | None = None,
             overwrite: bool = False) -> dict[str, Any]:
+        """Train (or continue) holding the lock on the output folder: one run per folder."""
+        lock = RunLock(self.out).acquire() if self.dist.is_main else None
+        try:
+            return self._run(resume=resume, stop_after=stop_after, overwrite=overwrite)
+        finally:
+            if lock is not None:
+                lock.release()
+
+    def _run(self, *, resume: str | Path | None, stop_after: int | None, overwrite: bool) -> dict[str, Any]:
         cfg = self.spec.train
+        if resume is not None and not any((Path(resume) / f).exists() for f in (MODEL_FILE, STATE_FILE)):
+            _note(f"--resume {resume}: no checkpoint there yet (the run stopped before its first one); "
+                  "starting from the beginning", self.dist.is_main)
+            resume = None
         if resume is None and not overwrite and (self.out / MODEL_FILE).exists() and self.dist.is_main:
             raise UserError(f"{self.out} already holds a trained model; continue it with --resume {self.out}, "
                             "choose another --out, or pass --overwrite to replace it")
@@ -247,6 +262,9 @@ class Trainer:
         main = self.dist.is_main
         if main:
             (self.out / "pipeline.json").write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
+        if main and resume is not None:  # drop what the interrupted run logged after its checkpoint
+            for problem in trim_for_resume(Path(resume) / METRICS_FILE, self.out / METRICS_FILE, self.step):
+                _note(problem, main)
         log = open(self.out / METRICS_FILE, "a" if resume is not None else "w", encoding="utf-8") if main else None
         bar = _progress(self.total_steps, self.step, self.progress and main)
         metrics: dict[str, Any] = {}
@@ -473,6 +491,11 @@ def _broadcast_flag(flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def _note(message: str, enabled: bool = True) -> None:
+    if enabled:
+        print(f"perceiver: note: {message}", file=sys.stderr)
+
+
 def _write(log, record: Mapping[str, Any]) -> None:
     log.write(json.dumps(record) + "\n")
     log.flush()
@@ -494,6 +517,12 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
     """
     trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress, resuming=resume is not None,
                       callbacks=callbacks)
+    if trainer.device.type == "cpu" and trainer.dist.is_main:  # threads fighting other busy processes
+        from .threads import check_threads
+
+        warning = check_threads().warning
+        if warning is not None:
+            print(f"perceiver: warning: {warning}", file=sys.stderr)
     try:
         result = trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
         if trainer.init_report is not None:

@@ -80,5 +80,5 @@ def run_from_args(args) -> int:
         report = run_bench(opts)
     except ValueError as exc:  # e.g. a precision the backend does not support
         raise UserError(str(exc)) from None
-    print(json.dumps(report, indent=2) if args.json else format_table(report))
+    print(json.dumps(report, indent=2) if args.json else format_table(report), file=getattr(args, "stdout", None))
     return 0

@@ -123,7 +123,7 @@ def cmd_plugin_new(args) -> int:
     names = plugin_names(args.name)
     if getattr(args, "json", False):
         print(json.dumps({"path": str(target), "distribution": names.distribution, "package": names.package,
-                          "kind": args.kind, "files": files}, indent=2))
+                          "kind": args.kind, "files": files}, indent=2), file=getattr(args, "stdout", None))
         return 0
     print(f"created {names.distribution} ({args.kind} plugin) in {target}:")
     for rel in files:

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from perceiver_core import read_npy
 from perceiver_core.errors import UserError
 
 from .decode import ImageDecodeError, decode_image
@@ -104,11 +105,7 @@ def read_image(path: str) -> dict[str, Any]:
     if not p.is_file():
         raise UserError(f"input file {path!r} does not exist")
     if p.suffix.lower() == ".npy":
-        try:
-            array = np.load(p, allow_pickle=False)
-        except ValueError as exc:
-            raise UserError(f"{path}: not a plain numeric .npy array ({exc})") from None
-        return {"image": as_image(array)}
+        return {"image": as_image(read_npy(p))}  # header, dtype and size checked before anything is allocated
     try:
         array = decode_image(str(p), None)  # uint8 [H, W, C], or float [H, W, 1] in [0, 1] for 16-bit files
     except ImageDecodeError as exc:

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from perceiver_core import BuildContext, ByteArray, Preprocessor
+from perceiver_core import BuildContext, ByteArray, Preprocessor, read_bounded
 
 from .configs import FeaturesConfig
 from .files import encode_row
@@ -107,14 +107,16 @@ class FeaturePreprocessor(Preprocessor):
         """A .json file ({"features": [...]} / {"features": {name: value}} / {name: value}) or a .csv file (one row,
         optionally under a header of column names) -> a raw example for `perceiver predict`."""
         file = Path(path)
-        if file.is_file() and file.stat().st_size > 16 * 2**20:  # one row: bounded before reading
-            raise ValueError(f"{path}: {file.stat().st_size:,} bytes; an input file holds one row (at most 16 MiB)")
+        text = read_bounded(file).decode("utf-8")  # size checked before reading
         if file.suffix.lower() == ".json":
-            data = json.loads(file.read_text(encoding="utf-8"))
+            try:
+                data = json.loads(text)
+            except RecursionError:
+                raise ValueError(f"{path}: JSON nested too deeply") from None
             if isinstance(data, Mapping) and "features" in data:
                 return {"features": data["features"]}
             return {"features": data}
-        rows = [r for r in csv.reader(file.read_text(encoding="utf-8").splitlines()) if r]
+        rows = [r for r in csv.reader(text.splitlines()) if r]
         if len(rows) == 2:  # header + values
             return {"features": {k.strip(): _value(v) for k, v in zip(*rows)}}
         if len(rows) != 1:
