@@ -58,7 +58,7 @@ def _params(cases, ci):
 @pytest.mark.parametrize(("writer", "expected"), _params(corpus.IMAGE_INPUTS, CI_IMAGE_CASES))
 def test_hostile_image_input(writer, expected, image_checkpoint, tmp_path):
     path = writer(tmp_path)
-    proc, peak = corpus.run_measured(_cli("predict", "tiny", "--registry", str(TINY), "--checkpoint",
+    proc, peak = corpus.run_measured(_cli("predict", "tiny", "--checkpoint",
                                           str(image_checkpoint), str(path)), env=_env())
     _one_line(proc, expected, path)
     assert 0 < peak < PEAK_RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"

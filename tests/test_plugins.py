@@ -4,7 +4,7 @@ version and cause; the rest keeps working; strict mode raises; autoloading can b
 from __future__ import annotations
 
 import json
-import subprocess
+import os
 import sys
 from pathlib import Path
 

@@ -351,7 +351,8 @@ def cmd_import_hf(args) -> int:
     count = sum(p.numel() for p in model.parameters())
     if getattr(args, "json", False):
         print(json.dumps({"checkpoint": str(args.out), "pipeline": model.spec.name,
-                          "description": model.spec.description, "num_parameters": count}, indent=2))
+                          "description": model.spec.description, "num_parameters": count}, indent=2),
+              file=getattr(args, "stdout", None))
     else:
         print(f"imported {model.spec.description}: {count:,} parameters -> {args.out} (pipeline {model.spec.name!r})")
     return 0

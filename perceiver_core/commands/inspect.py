@@ -11,7 +11,7 @@ def cmd_inspect(args) -> int:
 
     info = inspect_checkpoint(args.checkpoint)
     if args.json:
-        print(json.dumps(info, indent=2))
+        print(json.dumps(info, indent=2), file=getattr(args, "stdout", None))
         return 0
     lines = [f"file        {info['file']} ({info['bytes']:,} bytes)",
              f"pipeline    {info['pipeline']}: {info['description']}",
