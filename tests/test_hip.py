@@ -284,6 +284,32 @@ def test_hip_tiny_learns_to_reconstruct(cli, tmp_path):
     assert final["psnr"] > 10.5
 
 
+def test_a_training_step_takes_named_outputs(cli, tmp_path):
+    """The MAE decoder returns named tensors, not one tensor: the training loop's epoch-loss bookkeeping must take
+    them (it called .detach() on the outputs and crashed every HiP MAE run)."""
+    import json
+
+    result = cli("train", "hip-tiny", "--out", str(tmp_path), "--max-steps", "2", "--json", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["step"] == 2
+
+
+@pytest.mark.slow
+def test_classifier_fine_tuned_from_the_mae_encoder(cli, tmp_path):
+    """MAE-pretrained positions into a classifier (the HiP paper's recipe): `hip-digits --init-from` the MAE run with
+    `--load encoder` loads every encoder tensor (positions included) and keeps the classification decoder fresh."""
+    import json
+
+    mae = cli("train", "hip-tiny", "--out", str(tmp_path / "mae"), "--max-steps", "4", "--json", "--no-progress")
+    assert mae.returncode == 0, mae.stderr
+    ft = cli("train", "hip-digits", "--out", str(tmp_path / "cls"), "--max-steps", "4", "--json", "--no-progress",
+             "--init-from", str(tmp_path / "mae"), "--load", "encoder")
+    assert ft.returncode == 0, ft.stderr
+    report = json.loads(ft.stdout)["init"]
+    assert "loaded encoder" in ft.stderr and "re-initialised decoder" in ft.stderr, ft.stderr
+    assert report, report
+
+
 def test_positions_none_takes_positions_from_the_input():
     """positions = "none": no table (e.g. Fourier features concatenated by the pipeline); MAE then has no queries."""
     config = {"num_groups": (4, 1, 4), "self_attends": (1, 1, 1), "latents": (4, 8, 4), "channels": (16, 32, 16),

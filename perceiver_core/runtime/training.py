@@ -408,7 +408,8 @@ class Trainer:
             outputs = self.forward(batch)
             loss = self.model.task.loss(outputs, batch)
         with torch.no_grad():  # the epoch's mean training loss, without label smoothing (as evaluation computes it)
-            total, count = self.model.task.metrics(outputs.detach(), batch).get("loss", (float(loss), 1))
+            # outputs: a tensor [B, O, K], or named tensors (e.g. HiP's masked reconstruction); no graph under no_grad
+            total, count = self.model.task.metrics(outputs, batch).get("loss", (float(loss), 1))
             self.epoch_loss[0] += total
             self.epoch_loss[1] += count
         scaled = loss / size
