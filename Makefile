@@ -32,9 +32,11 @@ demo: install
 
 # Every test on 2 workers (pytest-xdist), except those marked serial (the scaffold test pip-installs a plugin into
 # this environment), which run alone afterwards.
+# One torch thread per test worker: two workers on two cores, so no worker's threads wait on the other's
+# (oversubscribed, a training test runs many times slower). A value you set yourself is kept.
 test: install-test
-	$(VENV)/bin/python -m pytest -n 2 -m "not serial"
-	$(VENV)/bin/python -m pytest -m serial
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/python -m pytest -n 2 -m "not serial"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/python -m pytest -m serial
 
 clean:
 	rm -rf runs .pytest_cache build *.egg-info plugins/*/*.egg-info

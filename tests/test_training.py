@@ -112,11 +112,14 @@ def test_the_perceiver_ignores_pixel_order():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name, least", [("digits", 0.97), ("digits-permuted", 0.96)])
+@pytest.mark.parametrize("name, least", [("digits", 0.95), ("digits-permuted", 0.95)])
 def test_digits_pipelines_learn(cli, tmp_path, name, least):
-    """The README's main job reaches >= 97% test accuracy (about 40 s on 2 cores). The permuted pipeline is the
-    same function (test above), so its accuracy differs only by training noise: on the 359 test images one run's
-    accuracy has a sampling spread of about 0.8 points (docs/digits.md gives several seeds of both)."""
+    """The README's main job learns the digits: 97.2% test accuracy with torch's default 2 threads on 2 cores,
+    96.1% with one thread (the test suite runs with OMP_NUM_THREADS=1, see the Makefile): the float reductions, and
+    so the trained weights, depend on the thread count. The permuted pipeline is the same function (test above), so
+    its accuracy differs only by training noise: on the 359 test images one run's accuracy has a sampling spread of
+    about 0.8 points (docs/digits.md gives several seeds of both). 0.95 is far above any pipeline that fails to learn
+    (chance is 0.10) and below that spread around both thread counts' results."""
     result = cli("train", name, "--out", str(tmp_path), "--json", "--no-progress")
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["accuracy"] >= least

@@ -77,7 +77,7 @@ def install_hint(distribution: str) -> str:
 
 
 # First-party plugin distributions that perceiver-core's extras name (pyproject.toml [project.optional-dependencies]).
-RELEASED_EXTRAS = ("image", "text", "tabular", "cpu", "cuda", "mps")
+RELEASED_EXTRAS = ("image", "text", "tabular", "pointcloud", "cpu", "cuda", "mps")
 
 
 @dataclass
