@@ -16,6 +16,8 @@ transformers = pytest.importorskip("transformers", reason="parity tests compare 
 from perceiver_core import BuildContext, ByteArray, from_checkpoint  # noqa: E402
 from perceiver_core.commands.cli import main as cli_main  # noqa: E402
 from perceiver_core.errors import InputSizeError  # noqa: E402
+from hf_reference import random_hf_model as _random_hf  # noqa: E402
+from hf_reference import relative_error  # noqa: E402
 
 TOLERANCE = 1e-5
 LABELS = {str(i): f"class {i}" for i in range(5)}
@@ -26,26 +28,9 @@ CLASSES = ["PerceiverForImageClassificationFourier", "PerceiverForImageClassific
 SIZES = [(32, 32), (24, 40), (48, 48), (37, 21)]  # the configured size, then others (non-square included)
 
 
-def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30))
-
-
 def random_hf_model(name: str, folder, seed: int = 0):
     """An HF model with every weight random (LayerNorms, biases and batch-norm statistics too), saved to folder."""
-    torch.manual_seed(seed)
-    model = getattr(transformers, name)(transformers.PerceiverConfig(**IMAGE)).eval()
-    with torch.no_grad():
-        for key, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if "running_var" in key:
-                t.copy_(torch.rand_like(t) + 0.5)
-            elif key.endswith("weight") and "norm" in key:
-                t.copy_(1 + 0.2 * torch.randn_like(t))
-            else:
-                t.copy_(0.2 * torch.randn_like(t))
-    model.save_pretrained(folder)
-    return model
+    return _random_hf(getattr(transformers, name), transformers.PerceiverConfig(**IMAGE), folder, seed)
 
 
 def imported(name: str, tmp_path):

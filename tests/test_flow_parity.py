@@ -19,6 +19,8 @@ transformers = pytest.importorskip("transformers", reason="parity tests compare 
 
 from perceiver_core import build_preset, collate, from_checkpoint  # noqa: E402
 from perceiver_core.commands.cli import main as cli_main  # noqa: E402
+from hf_reference import random_hf_model as _random_hf  # noqa: E402
+from hf_reference import relative_error  # noqa: E402
 
 TOLERANCE = 1e-5
 CASES = {
@@ -33,22 +35,9 @@ CASES = {
 }
 
 
-def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30))
-
-
 def random_hf_flow(case: str, folder, seed: int = 0):
     """PerceiverForOpticalFlow with every weight random (its zero-initialised head too), saved to folder."""
-    torch.manual_seed(seed)
-    model = transformers.PerceiverForOpticalFlow(transformers.PerceiverConfig(**CASES[case])).eval()
-    with torch.no_grad():
-        for key, t in model.state_dict().items():
-            if key.endswith("weight") and "norm" in key:
-                t.copy_(1 + 0.2 * torch.randn_like(t))
-            else:
-                t.copy_(0.2 * torch.randn_like(t))
-    model.save_pretrained(folder)
-    return model
+    return _random_hf(transformers.PerceiverForOpticalFlow, transformers.PerceiverConfig(**CASES[case]), folder, seed)
 
 
 def imported(case: str, tmp_path):

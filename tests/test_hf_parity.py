@@ -20,6 +20,8 @@ from safetensors.torch import load_file, save_file  # noqa: E402
 from perceiver_core import from_checkpoint  # noqa: E402
 from perceiver_core.commands.cli import main as cli_main  # noqa: E402
 from perceiver_core.model.positions.fourier import fourier_features, linear_positions  # noqa: E402
+from hf_reference import random_hf_model as _random_hf  # noqa: E402
+from hf_reference import relative_error  # noqa: E402
 
 TOLERANCE = 1e-5
 LABELS = {str(i): f"class {i}" for i in range(5)}
@@ -35,27 +37,9 @@ CASES = {
 }
 
 
-def relative_error(ours: torch.Tensor, theirs: torch.Tensor) -> float:
-    ours, theirs = ours.detach(), theirs.detach()
-    return float((ours - theirs).abs().max() / theirs.abs().max().clamp_min(1e-30))
-
-
 def random_hf_model(name: str, folder, seed: int = 0):
     """An HF model with every weight random (not HF's init: LayerNorms and biases too), saved to `folder`."""
-    torch.manual_seed(seed)
-    model = getattr(transformers, name)(transformers.PerceiverConfig(**CASES[name])).eval()
-    with torch.no_grad():
-        for key, t in model.state_dict().items():
-            if not t.is_floating_point():
-                continue
-            if "running_var" in key:
-                t.copy_(torch.rand_like(t) + 0.5)
-            elif key.endswith("weight") and "norm" in key:
-                t.copy_(1 + 0.2 * torch.randn_like(t))
-            else:
-                t.copy_(0.2 * torch.randn_like(t))
-    model.save_pretrained(folder)
-    return model
+    return _random_hf(getattr(transformers, name), transformers.PerceiverConfig(**CASES[name]), folder, seed)
 
 
 def import_model(folder, out, capsys=None):
