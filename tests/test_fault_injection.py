@@ -10,6 +10,7 @@ after the commit with no part renamed yet), the rest are slow.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import resource
@@ -131,3 +132,17 @@ def test_a_full_disk_during_a_save_is_one_line_and_keeps_the_previous_checkpoint
     assert "could not write" in result.stderr and "the previous checkpoint there is unchanged" in result.stderr
     assert {name: (out / name).read_bytes() for name in before} == before
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_full_disk_while_logging_metrics_is_one_line():
+    from perceiver_core.errors import UserError
+    from perceiver_core.runtime.training import _write
+
+    log = open("/dev/full", "w", encoding="utf-8")  # every write: ENOSPC
+    try:
+        with pytest.raises(UserError, match=r"could not write /dev/full: No space left on device \(is the disk "
+                                            r"full\?\); the last checkpoint is intact"):
+            _write(log, {"step": 1, "loss": 0.5})
+    finally:
+        with contextlib.suppress(OSError):  # closing flushes the failed buffer again
+            log.close()

@@ -385,7 +385,8 @@ class Trainer:
         finally:
             bar.close()
             if log is not None:
-                log.close()
+                with contextlib.suppress(OSError):  # a full disk was reported where it happened
+                    log.close()
         result = {**metrics, "step": self.step, "epoch": self.epoch,
                   "train_seconds": round(time.perf_counter() - start, 2)}
         if self.stopped_early:
@@ -540,8 +541,12 @@ def _note(message: str, enabled: bool = True) -> None:
 
 
 def _write(log, record: Mapping[str, Any]) -> None:
-    log.write(json.dumps(record) + "\n")
-    log.flush()
+    try:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    except OSError as exc:  # a full disk: one line; the last checkpoint (written before) is whole
+        raise UserError(f"could not write {getattr(log, 'name', 'metrics.jsonl')}: {exc.strerror or exc} (is the "
+                        "disk full?); the last checkpoint is intact: free space and continue with --resume") from None
 
 
 def _progress(total: int, initial: int, enabled: bool):
