@@ -72,6 +72,10 @@ def test_a_run_killed_in_the_save_path_resumes_exactly(reference, tmp_path, poin
     out = tmp_path / "run"
     killed = _train(out, fault=point)
     assert killed.returncode == 137, (point, killed.returncode, killed.stderr[-2000:])
+    if (out / "checkpoint.json").exists():  # the run folder reads as its last committed unit, before any resume
+        from perceiver_core.runtime.checkpoint import inspect_checkpoint
+
+        assert inspect_checkpoint(out)["step"] == json.loads((out / "checkpoint.json").read_text())["step"]
     resumed = _resume(out)
     assert resumed.returncode == 0, resumed.stderr
     assert "Traceback" not in resumed.stderr

@@ -41,11 +41,32 @@ def model_path(path: str | os.PathLike) -> Path:
     """A checkpoint file, or a run folder holding one (`perceiver train --out DIR` writes DIR/model.safetensors)."""
     path = Path(path)
     if path.is_dir():
+        published = _unit_model(path)
+        if published is not None:
+            return published
         if not (path / MODEL_FILE).is_file():
             raise CheckpointError(f"{path} is a folder without a {MODEL_FILE}; is it the --out of a finished "
                                   "`perceiver train`?")
         return path / MODEL_FILE
     return path
+
+
+def _unit_model(folder: Path) -> Path | None:
+    """The model file of the folder's last committed unit (its own name, or its temporary one when a save was cut
+    between the commit and the rename), or None (no checkpoint.json, or one that does not resolve: the caller then
+    reads DIR/model.safetensors and reports what is wrong with it)."""
+    try:
+        manifest = read_manifest(folder)
+        entry = manifest["parts"].get(MODEL_FILE) if manifest is not None else None
+        if entry is None:
+            return None
+        for candidate in (folder / MODEL_FILE, folder / entry["staged"]):
+            if candidate.is_file() and candidate.stat().st_size == entry["bytes"] and \
+                    header_metadata(candidate).get("unit") == manifest["unit"]:
+                return candidate
+    except (CheckpointError, OSError):
+        pass
+    return None
 
 
 def atomic_save(tensors: Mapping[str, torch.Tensor], path: str | os.PathLike, metadata: Mapping[str, str]) -> None:
