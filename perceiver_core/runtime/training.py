@@ -20,8 +20,10 @@ from ..interfaces import Backend, BuildContext
 from ..model.pipeline import Pipeline, build_dataset, build_from_spec
 from ..registry.spec import PipelineSpec
 from .backends import select_backend
-from .checkpoint import TRAINER_FORMAT, atomic_save, load_weights, read_safetensors, save_checkpoint
+from .checkpoint import (CONFIG_FILE, TRAINER_FORMAT, UNIT_FILE, load_weights, model_payload, read_safetensors,
+                         resolve_unit, save_checkpoint, write_config_json, write_unit)
 from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
+from .faults import fault_point
 from .callbacks import Callback, CsvLogger, EarlyStopping, TensorBoardLogger
 from .lock import RunLock
 from .metrics import trim_for_resume
@@ -165,14 +167,15 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------------------------
     def save(self, metrics: Mapping[str, Any]) -> None:
-        """Checkpoint and trainer state (every process calls this; rank 0 writes)."""
+        """Checkpoint and trainer state as one unit (`write_unit`; every process calls this; rank 0 writes)."""
         rng_states = gather_rng(self.dist)
         if not self.dist.is_main:
             return
         with self._averaged():  # the model file holds the EMA weights when there are any (what evaluation used)
-            save_checkpoint(self.out / MODEL_FILE, self.model, step=self.step, metrics=metrics,
-                            plugins=self.pm.distributions(), config_json=True)
-        self._notify("on_checkpoint", self.out / MODEL_FILE, "last")
+            weights, model_meta = model_payload(self.model, step=self.step, metrics=metrics,
+                                                plugins=self.pm.distributions())
+            if self.ema is not None:  # the training weights come back into these tensors after the block
+                weights = {k: v.detach().clone() for k, v in weights.items()}
         opt = self.optimizer.state_dict()
         tensors: dict[str, torch.Tensor] = {f"rng.torch.{r}": state for r, state in enumerate(rng_states)}
         if self.ema is not None:  # the raw training weights and their average both resume
@@ -192,16 +195,50 @@ class Trainer:
                 "selection": json.dumps({"best": self.best, "epoch_loss": self.epoch_loss,
                                          "callbacks": {type(c).__name__: c.state_dict() for c in self.callbacks
                                                        if hasattr(c, "state_dict")}})}
-        atomic_save(tensors, self.out / STATE_FILE, meta)
+        write_unit(self.out, {MODEL_FILE: (weights, model_meta), STATE_FILE: (tensors, meta)}, self.step)
+        write_config_json(self.out / CONFIG_FILE, model_meta, weights)
+        fault_point("after-save")
+        self._notify("on_checkpoint", self.out / MODEL_FILE, "last")
 
     def restore(self, folder: str | Path) -> None:
         folder = Path(folder)
         from .checkpoint import FORMAT
 
-        weights, _ = read_safetensors(folder / MODEL_FILE, FORMAT)
-        tensors, meta = read_safetensors(folder / STATE_FILE, TRAINER_FORMAT)
+        names = (MODEL_FILE, STATE_FILE)
+        parts = resolve_unit(folder, names)  # both files of one save, or one line (on every process)
+        if folder.resolve() == self.out.resolve():  # our own, locked folder: finish a save cut between its renames
+            if self.dist.is_main:
+                resolve_unit(folder, names, finish=True)
+            barrier(self.dist)
+            parts = resolve_unit(folder, names)
+        weights, model_meta = read_safetensors(parts[MODEL_FILE], FORMAT)
+        from ..version import CORE_API_VERSION
+
+        if model_meta["core_api"] != CORE_API_VERSION:
+            from ..errors import CheckpointError
+
+            raise CheckpointError(f"{parts[MODEL_FILE]} was written for core API {model_meta['core_api']}; this "
+                                  f"perceiver-core reads API {CORE_API_VERSION}")
+        tensors, meta = read_safetensors(parts[STATE_FILE], TRAINER_FORMAT)
         load_weights(self.model, weights, f"{folder / MODEL_FILE} was not trained with pipeline {self.spec.name!r} "
                                           "as it is now (resume with the same pipeline and overrides)")
+        try:
+            self._restore_state(folder, tensors, meta)
+        except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as exc:
+            from ..errors import CheckpointError
+
+            reason = " ".join(str(exc).split())[:300]
+            raise CheckpointError(f"{parts[STATE_FILE]} does not fit this run's optimizer, data loader or RNG "
+                                  f"({type(exc).__name__}: {reason}); is it damaged? use an undamaged copy, or start "
+                                  "again with --overwrite") from None
+
+    def _restore_state(self, folder: Path, tensors: dict[str, torch.Tensor], meta: Mapping[str, str]) -> None:
+        """Optimizer, RNG, loader, scaler, EMA and model-selection state from a trainer state file."""
+        for key, value in tensors.items():  # a header edited to another dtype must not load as garbage
+            wanted = torch.uint8 if key.startswith("rng.") else None
+            if (value.dtype != wanted) if wanted is not None else not value.is_floating_point():
+                raise ValueError(f"tensor {key} is {str(value.dtype).removeprefix('torch.')}, expected "
+                                 f"{'uint8' if wanted is not None else 'a floating-point dtype'}")
         state: dict[int, dict[str, Any]] = {}
         for key, value in tensors.items():
             if key.startswith("optim."):
@@ -213,7 +250,11 @@ class Trainer:
         rng = [key for key in tensors if key.startswith("rng.torch.")]
         own = f"rng.torch.{self.dist.rank}"
         torch.set_rng_state(tensors[own if own in tensors else rng[0]])
-        self.loader.load_state_dict(json.loads(meta["loader"]))
+        loader_state = json.loads(meta["loader"])
+        if not {"root", "num_yielded"} <= set(loader_state):  # what torchdata's Loader saves (its state_dict()
+            raise ValueError(f"the data loader state has keys {sorted(loader_state)}, "  # is not side-effect free)
+                             "expected root and num_yielded")
+        self.loader.load_state_dict(loader_state)
         scaler_state = json.loads(meta.get("grad_scaler", "null"))
         if self.scaler is not None and scaler_state:
             self.scaler.load_state_dict(scaler_state)
@@ -249,11 +290,12 @@ class Trainer:
 
     def _run(self, *, resume: str | Path | None, stop_after: int | None, overwrite: bool) -> dict[str, Any]:
         cfg = self.spec.train
-        if resume is not None and not any((Path(resume) / f).exists() for f in (MODEL_FILE, STATE_FILE)):
+        if resume is not None and not any((Path(resume) / f).exists() for f in (MODEL_FILE, STATE_FILE, UNIT_FILE)):
             _note(f"--resume {resume}: no checkpoint there yet (the run stopped before its first one); "
                   "starting from the beginning", self.dist.is_main)
             resume = None
-        if resume is None and not overwrite and (self.out / MODEL_FILE).exists() and self.dist.is_main:
+        if resume is None and not overwrite and self.dist.is_main and \
+                any((self.out / f).exists() for f in (MODEL_FILE, UNIT_FILE)):
             raise UserError(f"{self.out} already holds a trained model; continue it with --resume {self.out}, "
                             "choose another --out, or pass --overwrite to replace it")
         self.out.mkdir(parents=True, exist_ok=True)
@@ -287,6 +329,7 @@ class Trainer:
                     self._optimizer_step()
                     pending = 0
                     self.step += 1
+                    fault_point("after-step")
                     bar.update(1)
                     lr = self.optimizer.param_groups[0]["lr"]
                     if main and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
@@ -342,7 +385,8 @@ class Trainer:
         finally:
             bar.close()
             if log is not None:
-                log.close()
+                with contextlib.suppress(OSError):  # a full disk was reported where it happened
+                    log.close()
         result = {**metrics, "step": self.step, "epoch": self.epoch,
                   "train_seconds": round(time.perf_counter() - start, 2)}
         if self.stopped_early:
@@ -498,8 +542,12 @@ def _note(message: str, enabled: bool = True) -> None:
 
 
 def _write(log, record: Mapping[str, Any]) -> None:
-    log.write(json.dumps(record) + "\n")
-    log.flush()
+    try:
+        log.write(json.dumps(record) + "\n")
+        log.flush()
+    except OSError as exc:  # a full disk: one line; the last checkpoint (written before) is whole
+        raise UserError(f"could not write {getattr(log, 'name', 'metrics.jsonl')}: {exc.strerror or exc} (is the "
+                        "disk full?); the last checkpoint is intact: free space and continue with --resume") from None
 
 
 def _progress(total: int, initial: int, enabled: bool):
