@@ -82,11 +82,11 @@ IMAGE_INPUTS: list[tuple[str, Callable[[Path], Path], str]] = [
     ("npy-wrong-rank", _saved("rank1.npy", np.zeros(5, dtype=np.float32)), "must be [H, W] or [H, W, C]"),
     ("png-empty-file", _bytes("empty.png", b""), "the file is empty"),
     ("png-decompression-bomb", _bytes("bomb.png", png_bytes(100_000, 100_000, rows=16)), "decompression bomb"),
-    ("png-bomb-just-over-limit", _bytes("bomb2.png", png_bytes(8193, 8193, rows=4)), "more than the limit"),
-    ("png-truncated", _bytes("cut.png", png_bytes(8, 8, truncate=45)), "not a readable image"),
-    ("png-random-bytes", _bytes("noise.png", bytes(range(256)) * 4), "not a readable image"),
-    ("pgm-claims-1e10-pixels", _bytes("huge.pgm", b"P5 100000 100000 255\n" + b"\x00" * 64), "cannot be used as input"),
-    ("pgm-garbage-header", _bytes("garbage.pgm", b"P5 wide tall 255\n\x00"), "is not 'MAGIC WIDTH HEIGHT MAXVAL'"),
+    ("png-bomb-just-over-limit", _bytes("bomb2.png", png_bytes(8193, 8193, rows=4)), "more than max_pixels = 67,108,864"),
+    ("png-truncated", _bytes("cut.png", png_bytes(8, 8, truncate=45)), "corrupt or truncated image"),
+    ("png-random-bytes", _bytes("noise.png", bytes(range(256)) * 4), "not an image file Pillow can read"),
+    ("pgm-claims-1e10-pixels", _bytes("huge.pgm", b"P5 100000 100000 255\n" + b"\x00" * 64), "could be decompression bomb"),
+    ("pgm-garbage-header", _bytes("garbage.pgm", b"P5 wide tall 255\n\x00"), "corrupt or truncated image"),
     ("pgm-empty-file", _bytes("empty.pgm", b""), "the file is empty"),
 ]
 

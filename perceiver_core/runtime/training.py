@@ -282,6 +282,12 @@ class Trainer:
             overwrite: bool = False) -> dict[str, Any]:
         """Train (or continue) holding the lock on the output folder: one run per folder."""
         lock = RunLock(self.out).acquire() if self.dist.is_main else None
+        if lock is not None and self.device.type == "cpu":  # threads fighting other busy processes (after the
+            from .threads import check_threads           # lock: a refused run prints its one line alone)
+
+            warning = check_threads().warning
+            if warning is not None:
+                print(f"perceiver: warning: {warning}", file=sys.stderr)
         try:
             return self._run(resume=resume, stop_after=stop_after, overwrite=overwrite)
         finally:
@@ -566,12 +572,6 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
     """
     trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress, resuming=resume is not None,
                       callbacks=callbacks)
-    if trainer.device.type == "cpu" and trainer.dist.is_main:  # threads fighting other busy processes
-        from .threads import check_threads
-
-        warning = check_threads().warning
-        if warning is not None:
-            print(f"perceiver: warning: {warning}", file=sys.stderr)
     try:
         result = trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
         if trainer.init_report is not None:

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from perceiver_core import read_npy
+from perceiver_core import max_image_pixels, read_npy
 from perceiver_core.errors import UserError
 
 from .decode import ImageDecodeError, decode_image
@@ -106,8 +106,10 @@ def read_image(path: str) -> dict[str, Any]:
         raise UserError(f"input file {path!r} does not exist")
     if p.suffix.lower() == ".npy":
         return {"image": as_image(read_npy(p))}  # header, dtype and size checked before anything is allocated
-    try:
-        array = decode_image(str(p), None)  # uint8 [H, W, C], or float [H, W, 1] in [0, 1] for 16-bit files
+    if p.stat().st_size == 0:
+        raise UserError(f"{path}: the file is empty, not an image")
+    try:  # the pixel count is checked from the header (PERCEIVER_MAX_IMAGE_PIXELS), before anything is decoded
+        array = decode_image(str(p), None, max_pixels=max_image_pixels())  # uint8 [H, W, C] (float [H, W, 1]: 16-bit)
     except ImageDecodeError as exc:
         raise UserError(f"{path}: {exc}") from None
     return {"image": as_image(array)}
