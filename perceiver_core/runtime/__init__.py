@@ -1,9 +1,15 @@
 """The training runtime: what turns a Pipeline into a trained checkpoint.
 
-    training.py     the training loop and evaluation (one process or torchrun)
-    optim.py        optimisers (AdamW, LAMB) and the warm-up + cosine schedule
-    checkpoint.py   safetensors checkpoints: save, load, from_checkpoint
-    distributed.py  process groups, rank helpers, RNG gathering
-    backends.py     backend selection ("auto": cuda > mps > cpu)
+    training.py     the training loop and evaluation (one process or torchrun), resume_spec
+    callbacks.py    Callback (on_step, on_eval, on_checkpoint, ...), CSV and TensorBoard loggers, early stopping
+    transfer.py     init_from: load, re-initialise and freeze modules from another checkpoint (fine-tuning)
+    optim.py        optimisers (AdamW, LAMB), the warm-up + cosine schedule, the no_weight_decay() convention
+    checkpoint.py   safetensors checkpoints as one unit (checkpoint.json published last), load, from_checkpoint
+    faults.py       PERCEIVER_FAULT: kill points in the save path, for the fault-injection tests
+    lock.py         RunLock: one run per --out folder
+    metrics.py      metrics.jsonl: reading it tolerantly, trimming it to one run on resume
+    distributed.py  process groups (a gloo group for host tensors), rank helpers, RNG gathering
+    backends.py     backend selection ("auto": cuda > mps > cpu); cpu.py: the core's own CPU backend
+    threads.py      thread oversubscription check (doctor, and the warning at the start of train)
     plot.py         the metrics PNG
 """

@@ -5,4 +5,7 @@
                     per-backend `AttentionPolicy`
     compile.py      regional torch.compile of attention blocks
     cuda_graphs.py  GraphedInference: CUDA graphs per input shape
+    grouping.py     HiP: input order (raster, Morton), groups of elements, regrouping between blocks
+    hip_blocks.py   HiP: a block of grouped cross-attend + self-attends (weights shared across groups), the
+                    reconstruction head
 """
