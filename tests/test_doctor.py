@@ -37,6 +37,15 @@ def test_an_idle_machine_is_fine_and_a_half_busy_one_gets_the_free_cores(monkeyp
     assert rt_threads.check_threads(8).warning is None
 
 
+def test_a_load_average_that_still_counts_a_finished_job_is_no_warning(monkeypatch):
+    """`make demo` right after `pip install`: the 1-minute load average is still ~0.9, yet nothing else runs; the
+    default 2 threads on 2 cores are then right (the warning used to fire, telling an idle machine to slow down)."""
+    _machine(monkeypatch, cores=2, load=0.9, runnable=0)
+    assert rt_threads.check_threads(2).warning is None
+    _machine(monkeypatch, cores=2, load=0.1, runnable=3)  # a burst of runnable tasks alone is no load either
+    assert rt_threads.check_threads(2).warning is None
+
+
 def test_train_warns_at_its_start(monkeypatch, tmp_path, capsys):
     _machine(monkeypatch, cores=2, load=6.0, runnable=6)
     before = torch.get_num_threads()

@@ -161,6 +161,7 @@ def test_a_bare_tensor_for_a_model_that_needs_a_mapping_says_what_it_expects(tmp
 def test_evaluate_and_predict_from_the_checkpoint_alone(cli, run, tmp_path):
     ev = cli("evaluate", "--checkpoint", str(run), "--json", cwd=tmp_path)  # no PIPELINE, no registry file
     assert ev.returncode == 0, ev.stderr
+    assert "note:" not in ev.stderr, ev.stderr  # (it said "used its model with the data of None")
     assert json.loads(ev.stdout)["accuracy"] == json.loads((run / "config.json").read_text())["metrics"]["accuracy"]
     wrong = cli("evaluate", "digits", "--checkpoint", str(run), cwd=tmp_path)
     assert wrong.returncode == 2

@@ -56,7 +56,10 @@ def check_threads(threads: int | None = None) -> ThreadCheck:
     except (OSError, AttributeError):
         load = None
     others = _runnable_others()
-    busy = max(x for x in (load, others, 0) if x is not None)  # cores the rest of the machine keeps busy
+    # Cores the rest of the machine keeps busy. Both signals must agree: the 1-minute load average lags (it still
+    # counts a build that just ended) and the runnable count is one instant; where only one exists, it decides.
+    known = [x for x in (load, others) if x is not None]
+    busy = min(known) if known else 0.0
     free = max(int(cores - busy + 0.5), 1)
     warning = None
     if threads > 1 and threads > free:
