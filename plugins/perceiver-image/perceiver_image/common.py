@@ -29,6 +29,15 @@ def normaliser(mean, std, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     return expand(mean, "mean"), std_t
 
 
+def dataset_image_shape(context, who: str, what: str = "") -> tuple[int, int, int]:
+    """(H, W, C) of the images the model is built for, as the dataset reports them (the build context's facts)."""
+    shape = context.dataset.get("image_shape")
+    if shape is None:
+        raise ValueError(f"{who} needs a dataset that reports image_shape (H, W, C){what}")
+    h, w, c = shape
+    return int(h), int(w), int(c)
+
+
 def image_normaliser(config, context, channels: int) -> tuple[torch.Tensor, torch.Tensor]:
     """The config's mean/std, or with `dataset_stats` the dataset's per-channel statistics (from info(), which
     the checkpoint keeps, so prediction normalises as training did)."""

@@ -13,7 +13,7 @@ from torch import nn
 from perceiver_core import BuildContext, ByteArray, Preprocessor
 from perceiver_core.errors import InputSizeError
 
-from .common import ImageAugment, as_image, fit_image, image_normaliser, read_image
+from .common import ImageAugment, as_image, dataset_image_shape, fit_image, image_normaliser, read_image
 from .configs import Conv1x1Config, ConvConfig
 
 
@@ -24,10 +24,7 @@ class _ConvImage(ImageAugment, Preprocessor):
     """
 
     def _setup(self, config, context: BuildContext, who: str) -> tuple[int, int, int]:
-        shape = context.dataset.get("image_shape")
-        if shape is None:
-            raise ValueError(f"{who} needs a dataset that reports image_shape (H, W, C)")
-        h, w, c = shape
+        h, w, c = dataset_image_shape(context, who)
         self.who = who
         self.image_shape = (h, w, c)
         self.crop_fraction = float(context.dataset.get("crop_fraction", 0.875))

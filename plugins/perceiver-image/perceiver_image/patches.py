@@ -14,7 +14,7 @@ from torch import nn
 from perceiver_core import BuildContext, ByteArray, Preprocessor
 from perceiver_core.errors import InputSizeError
 
-from .common import ImageAugment, as_image, fit_image, image_normaliser, read_image
+from .common import ImageAugment, as_image, dataset_image_shape, fit_image, image_normaliser, read_image
 from .configs import PatchesConfig
 
 
@@ -29,10 +29,7 @@ def space_to_depth(image: torch.Tensor, p: int) -> torch.Tensor:
 class PatchPreprocessor(ImageAugment, Preprocessor):
     def __init__(self, config: PatchesConfig, context: BuildContext):
         super().__init__()
-        shape = context.dataset.get("image_shape")
-        if shape is None:
-            raise ValueError("image.patches needs a dataset that reports image_shape (H, W, C)")
-        h, w, c = shape
+        h, w, c = dataset_image_shape(context, "image.patches")
         p = config.patch_size
         if h % p or w % p:
             raise ValueError(f"patch_size {p} does not divide the image size {h}x{w}")

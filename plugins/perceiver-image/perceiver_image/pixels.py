@@ -20,17 +20,14 @@ import torch
 from perceiver_core import BuildContext, ByteArray, Preprocessor, linear_positions
 from perceiver_core.errors import InputSizeError
 
-from .common import ImageAugment, as_image, fit_image, image_normaliser, read_image
+from .common import ImageAugment, as_image, dataset_image_shape, fit_image, image_normaliser, read_image
 from .configs import PixelsConfig
 
 
 class PixelPreprocessor(ImageAugment, Preprocessor):
     def __init__(self, config: PixelsConfig, context: BuildContext):
         super().__init__()
-        shape = context.dataset.get("image_shape")
-        if shape is None:
-            raise ValueError("image.pixels needs a dataset that reports image_shape (H, W, C)")
-        h, w, c = shape
+        h, w, c = dataset_image_shape(context, "image.pixels")
         self.image_shape = (h, w, c)
         self.crop_fraction = float(context.dataset.get("crop_fraction", 0.875))
         self.other_sizes = config.other_sizes

@@ -20,7 +20,7 @@ from torch import nn
 from perceiver_core import BuildContext, ByteArray, Preprocessor
 from perceiver_core.errors import InputSizeError, UserError
 
-from ..common import normaliser, read_image
+from ..common import dataset_image_shape, normaliser, read_image
 from ..configs import FlowConfig
 from .augment import augment_pair
 from .pair import as_flow, as_frames, valid_mask
@@ -30,10 +30,7 @@ from .patches import frame_patches, stack_patches
 class FlowPreprocessor(Preprocessor):
     def __init__(self, config: FlowConfig, context: BuildContext):
         super().__init__()
-        shape = context.dataset.get("image_shape")
-        if shape is None:
-            raise ValueError("image.flow needs a dataset that reports image_shape (H, W, C): the training size")
-        h, w, c = shape
+        h, w, c = dataset_image_shape(context, "image.flow", ": the training size")
         k = (config.patch_size,) * 2 if isinstance(config.patch_size, int) else tuple(config.patch_size)
         if len(k) != 2 or any(side < 1 or side % 2 == 0 for side in k):
             raise ValueError(f"image.flow patch_size must be odd (a pixel in the middle), got {config.patch_size}")
