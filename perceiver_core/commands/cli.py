@@ -155,7 +155,8 @@ def _spec(args):
 
 
 def cmd_train(args) -> int:
-    from ..runtime.training import resume_spec, train
+    from ..runtime.resume import resume_spec
+    from ..runtime.training import train
 
     _report_plugin_problems()
     _positive(args, "max_steps", "stop_after")

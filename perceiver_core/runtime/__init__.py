@@ -1,6 +1,8 @@
 """The training runtime: what turns a Pipeline into a trained checkpoint.
 
-    training.py     the training loop and evaluation (one process or torchrun), resume_spec
+    training.py     the training loop and evaluation (one process or torchrun)
+    resume.py       resume_spec: a resumed run's pipeline from its own pipeline.json, changed flags refused
+    ema.py          EMA of the weights (train.ema_decay)
     callbacks.py    Callback (on_step, on_eval, on_checkpoint, ...), CSV and TensorBoard loggers, early stopping
     transfer.py     init_from: load, re-initialise and freeze modules from another checkpoint (fine-tuning)
     optim.py        optimisers (AdamW, LAMB), the warm-up + cosine schedule, the no_weight_decay() convention

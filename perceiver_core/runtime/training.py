@@ -20,11 +20,22 @@ from ..interfaces import Backend, BuildContext
 from ..model.pipeline import Pipeline, build_dataset, build_from_spec
 from ..registry.spec import PipelineSpec
 from .backends import select_backend
-from .checkpoint import (CONFIG_FILE, TRAINER_FORMAT, UNIT_FILE, load_weights, model_payload, read_safetensors,
-                         resolve_unit, save_checkpoint, write_config_json, write_unit)
-from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
-from .faults import fault_point
 from .callbacks import Callback, CsvLogger, EarlyStopping, TensorBoardLogger
+from .checkpoint import (
+    CONFIG_FILE,
+    TRAINER_FORMAT,
+    UNIT_FILE,
+    load_weights,
+    model_payload,
+    read_safetensors,
+    resolve_unit,
+    save_checkpoint,
+    write_config_json,
+    write_unit,
+)
+from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
+from .ema import EMA
+from .faults import fault_point
 from .lock import RunLock
 from .metrics import trim_for_resume
 from .optim import lr_at, make_optimizer
@@ -283,7 +294,7 @@ class Trainer:
         """Train (or continue) holding the lock on the output folder: one run per folder."""
         lock = RunLock(self.out).acquire() if self.dist.is_main else None
         if lock is not None and self.device.type == "cpu":  # threads fighting other busy processes (after the
-            from .threads import check_threads           # lock: a refused run prints its one line alone)
+            from .threads import check_threads  # lock: a refused run prints its one line alone)
 
             warning = check_threads().warning
             if warning is not None:
@@ -481,38 +492,6 @@ class Trainer:
         if self.ema is not None:
             self.ema.update(self.model)
 
-class EMA:
-    """An exponential moving average of the model's floating-point parameters and buffers (`decay` per step)."""
-
-    def __init__(self, model: torch.nn.Module, decay: float):
-        self.decay = decay
-        self.shadow = {k: v.detach().clone() for k, v in self.tracked(model).items()}
-
-    @staticmethod
-    def tracked(model: torch.nn.Module) -> dict[str, torch.Tensor]:
-        return {k: v for k, v in model.state_dict().items() if v.is_floating_point()}
-
-    @torch.no_grad()
-    def update(self, model: torch.nn.Module) -> None:
-        for key, value in self.tracked(model).items():
-            self.shadow[key].lerp_(value.detach(), 1 - self.decay)  # shadow = decay * shadow + (1 - decay) * value
-
-    @contextlib.contextmanager
-    def applied(self, model: torch.nn.Module):
-        """The averaged weights in the model for the duration of the block; the training weights afterwards."""
-        own = self.tracked(model)
-        saved = {k: v.detach().clone() for k, v in own.items()}
-        with torch.no_grad():
-            for key, value in own.items():
-                value.copy_(self.shadow[key])
-        try:
-            yield
-        finally:
-            with torch.no_grad():
-                for key, value in own.items():
-                    value.copy_(saved[key])
-
-
 def _hold_out(examples, fraction: float, seed: int):
     """(train, validation): a seeded random `fraction` of `examples` held out (at least one example)."""
     n = len(examples)
@@ -579,47 +558,3 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
         return result
     finally:
         shutdown(trainer.dist)
-
-
-def _flatten(data: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(data, dict):
-        out: dict[str, Any] = {}
-        for k, v in data.items():
-            out.update(_flatten(v, f"{prefix}{k}."))
-        return out
-    return {prefix[:-1]: data}
-
-
-def resume_spec(folder: str | Path, *, pipeline: str | None = None, overrides=(), max_steps: int | None = None,
-                allow_changes: bool = False, plugin_manager=None) -> PipelineSpec:
-    """The resolved pipeline of the run in `folder` (its pipeline.json), so that a resume is the same experiment.
-
-    Flags that would change it (`--set`, `--max-steps`, `--init-from` ...) are refused in one line naming the keys
-    that differ, unless `allow_changes`; a PIPELINE other than the run's is an error.
-    """
-    from ..registry.file import resolve_table
-
-    folder = Path(folder)
-    file = folder / "pipeline.json"
-    if not file.is_file():
-        raise UserError(f"--resume {folder}: no pipeline.json there; is it the --out folder of `perceiver train`?")
-    try:
-        table = json.loads(file.read_text(encoding="utf-8"))
-        name = table["name"]
-    except (ValueError, KeyError, TypeError):
-        raise UserError(f"{file} is not a pipeline.json written by `perceiver train` (no pipeline name)") from None
-    if pipeline is not None and pipeline != name:
-        raise UserError(f"--resume {folder}: that run trains pipeline {name!r}, not {pipeline!r}; leave PIPELINE out "
-                        "(the run's pipeline.json names it)")
-    base = resolve_table(name, table, str(file), plugin_manager)
-    changes = list(overrides) + ([f"train.max_steps={max_steps}"] if max_steps is not None else [])
-    if not changes:
-        return base
-    changed = resolve_table(name, table, str(file), plugin_manager, overrides=changes)
-    before, after = _flatten(base.to_json()), _flatten(changed.to_json())
-    diff = [f"{k} ({before.get(k)!r} -> {after.get(k)!r})" for k in sorted(set(before) | set(after))
-            if before.get(k) != after.get(k)]
-    if diff and not allow_changes:
-        raise UserError(f"--resume {folder}: these flags change the run's pipeline: {', '.join(diff)}; resume "
-                        "without them, or pass --allow-changes to continue with the change")
-    return changed
