@@ -30,7 +30,7 @@ _LAZY = {
     "Task": "interfaces", "Dataset": "interfaces", "Backend": "interfaces",
     "Pipeline": "model.pipeline", "build_from_spec": "model.pipeline", "build_dataset": "model.pipeline",
     "collate": "data.loader",
-    "read_npy": "data.readers", "read_image_array": "data.readers", "read_bounded": "data.readers",
+    "read_npy": "data.readers", "read_bounded": "data.readers",
     "max_image_pixels": "data.readers", "max_input_bytes": "data.readers",
     "InputFileError": "data.readers",
     "build_pipeline": "model.build", "build_preset": "model.build",

@@ -81,11 +81,13 @@ def test_corpus_size():
 
 
 def test_the_bounded_readers_read_real_files_exactly(tmp_path):
-    """The guards refuse the hostile, not the ordinary: real .npy (C and Fortran order) and PNG round-trip."""
+    """The guards refuse the hostile, not the ordinary: real .npy (C and Fortran order) and PNG round-trip (images
+    through the image plugin's one decoder, which `predict` and image folders share)."""
     import numpy as np
     from PIL import Image
 
-    from perceiver_core import read_image_array, read_npy
+    from perceiver_core import read_npy
+    from perceiver_image.decode import decode_image
 
     a = np.arange(24, dtype=np.float32).reshape(2, 3, 4)
     for order in ("C", "F"):
@@ -94,7 +96,7 @@ def test_the_bounded_readers_read_real_files_exactly(tmp_path):
         assert b.dtype == a.dtype and np.array_equal(a, b)
     img = (np.arange(64, dtype=np.uint8).reshape(8, 8) * 3)
     Image.fromarray(img).save(tmp_path / "x.png")
-    assert np.array_equal(read_image_array(tmp_path / "x.png"), img)
+    assert np.array_equal(decode_image(str(tmp_path / "x.png"))[..., 0], img)  # [H, W, 1] for a grey image
 
 
 @pytest.mark.slow

@@ -6,7 +6,8 @@ reader checks the header and the file size against a limit first and raises one 
 what is wrong; the limits are generous for real inputs and overridable by environment variables:
 
 - `PERCEIVER_MAX_INPUT_BYTES` (default 1 GiB): the decoded array or the file read, in bytes;
-- `PERCEIVER_MAX_IMAGE_PIXELS` (default 2^26, e.g. 8192 x 8192): pixels of one image.
+- `PERCEIVER_MAX_IMAGE_PIXELS` (default 2^26, e.g. 8192 x 8192): pixels of one image (`max_image_pixels()`; the
+  image plugin's one decoder checks it from the header before decoding).
 """
 
 from __future__ import annotations
@@ -111,37 +112,3 @@ def read_npy(path: str | os.PathLike, *, max_bytes: int | None = None) -> np.nda
         if f.readinto(memoryview(data.view(np.uint8))) != nbytes:
             raise InputFileError(f"{path}: truncated while reading")
     return data.reshape(shape, order="F" if fortran else "C")
-
-
-def read_image_array(path: str | os.PathLike, *, max_pixels: int | None = None) -> np.ndarray:
-    """An image file decoded by Pillow into an array, its declared size checked before decoding (so a
-    decompression bomb is refused from its header), one error line for anything Pillow cannot read."""
-    p = _existing(path)
-    if p.stat().st_size == 0:
-        raise InputFileError(f"{path}: the file is empty, not an image")
-    try:
-        from PIL import Image
-    except ImportError:
-        raise UserError(f"{path}: reading {p.suffix} files needs Pillow: pip install pillow") from None
-    limit = max_pixels or max_image_pixels()
-    try:
-        with Image.open(p) as image:  # reads the header only
-            width, height = image.size
-            frames = getattr(image, "n_frames", 1)
-            if width * height > limit:
-                raise InputFileError(f"{path}: the header claims {width} x {height} = {width * height:,} pixels, "
-                                     f"more than the limit of {limit:,} (a decompression bomb? raise "
-                                     "PERCEIVER_MAX_IMAGE_PIXELS if it is really meant)")
-            if frames != 1:
-                raise InputFileError(f"{path}: an animation of {frames} frames; give one still image")
-            image.load()
-            return np.asarray(image)
-    except InputFileError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - Pillow raises many kinds (UnidentifiedImageError, OSError, ...)
-        if type(exc).__name__ == "DecompressionBombError":  # Pillow's own header check fired first
-            raise InputFileError(f"{path}: the header claims more pixels than Pillow allows (a decompression bomb? "
-                                 f"{' '.join(str(exc).split())[:120]})") from None
-        raise InputFileError(f"{path}: not a readable image ({type(exc).__name__}: "
-                             f"{' '.join(str(exc).split())[:200]})") from None
-
