@@ -1,0 +1,96 @@
+"""Packing the inputs of a pipeline into the one byte array the encoder sees (DeepMind's MultimodalPreprocessor).
+
+    input a: data [B, M_a, C_a] + positions [B|1, M_a, P_a] -> [B, M_a, C_a + P_a] --pad--> [B, M_a, W]
+    input b: ...                                            -> [B, M_b, C_b + P_b] --pad--> [B, M_b, W]
+    W = max_i(C_i + P_i) + min_padding; each input's padding is a trainable vector [1, W - C_i - P_i] of its own
+    (it also tells the inputs apart); then each element of input i is replaced by i's trainable mask token [1, W]
+    with probability p_i; the inputs are concatenated along M in sorted name order:
+
+        [ audio (M_a) | image (M_i) | label (M_l) ]  -> data [B, M_a + M_i + M_l, W], segments record each span
+
+One input with nothing to pad and nothing to mask (every one-input pipeline unless `packing.min_padding` or a mask
+probability is set) is handed on as it is: its data and position features stay apart, so the encoder can stream
+very large inputs chunk by chunk and concatenate the features inside its compiled cross-attend, and the model has
+exactly the parameters (and state-dict keys) it had before inputs could be packed.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from ..byte_array import ByteArray, Segment
+from ..interfaces import PositionEncoding
+from .input_stream import InputStream, concat_features
+from .layers.attention import trunc_normal_
+
+
+class Packing(nn.Module):
+    """widths: input name -> C + P; mask: input name -> (training probability, evaluation probability) for the
+    inputs that have a mask token."""
+
+    def __init__(self, widths: dict[str, int], min_padding: int = 0,
+                 mask: dict[str, tuple[float, float]] | None = None):
+        super().__init__()
+        self.names = sorted(widths)
+        self.width = max(widths.values()) + min_padding
+        self.input_widths = dict(widths)
+        self.padding = nn.ParameterDict()
+        for name in self.names:
+            if self.width > widths[name]:
+                self.padding[name] = nn.Parameter(torch.empty(1, self.width - widths[name]))  # [1, W - C - P]
+                trunc_normal_(self.padding[name], std=0.02)
+        self.mask = nn.ParameterDict()
+        self.probabilities = dict(mask or {})
+        for name in sorted(self.probabilities):
+            self.mask[name] = nn.Parameter(torch.empty(1, self.width))  # [1, W]
+            trunc_normal_(self.mask[name], std=0.02)
+
+    def no_weight_decay(self) -> set[str]:
+        """Padding vectors and mask tokens are learned inputs (like embeddings): not decayed."""
+        return {f"padding.{n}" for n in self.padding} | {f"mask.{n}" for n in self.mask}
+
+    @property
+    def passthrough(self) -> bool:
+        """One input with nothing to add: the input is handed on unchanged (data and features apart)."""
+        return len(self.names) == 1 and not len(self.padding) and not len(self.mask)
+
+    def probability(self, name: str) -> float:
+        train, evaluate = self.probabilities.get(name, (0.0, 0.0))
+        return train if self.training else evaluate
+
+    def forward(self, parts: Sequence[tuple[str, ByteArray, PositionEncoding | None]]) -> InputStream:
+        """parts: (name, the preprocessor's array [B, M_i, C_i], its position encoding) in packing order."""
+        if self.passthrough:
+            _, base, position = parts[0]
+            return InputStream(base, position)
+        pieces, segments, masks = [], [], []
+        start = 0
+        for name, base, position in parts:
+            x = InputStream(base, position).materialise().data  # [B, M_i, C_i + P_i]
+            batch, m, _ = x.shape
+            if name in self.padding:
+                pad = self.padding[name].to(x.dtype).expand(batch, m, -1)  # [B, M_i, W - C_i - P_i]
+                x = torch.cat([x, pad], dim=-1)  # [B, M_i, W]
+            p = self.probability(name) if name in self.mask else 0.0
+            if p > 0:
+                hide = torch.ones(batch, m, dtype=torch.bool, device=x.device) if p >= 1 else \
+                    torch.rand(batch, m, device=x.device) < p  # [B, M_i]
+                x = torch.where(hide[..., None], self.mask[name].to(x.dtype), x)  # [B, M_i, W]
+            pieces.append(x)
+            masks.append(base.mask)
+            segments.append(Segment(name, start, base.index_shape))
+            start += m
+        data = torch.cat(pieces, dim=1)  # [B, M, W]
+        mask = None
+        if any(mk is not None for mk in masks):
+            mask = torch.cat([mk if mk is not None else torch.ones(p.shape[:2], dtype=torch.bool, device=p.device)
+                              for mk, p in zip(masks, pieces)], dim=1)  # [B, M]
+        packed = ByteArray(data, (start,), mask=mask, modality="+".join(self.names), segments=tuple(segments),
+                           check_finite=False)
+        return InputStream.of(packed)
+
+
+__all__ = ["Packing", "concat_features"]
