@@ -1,6 +1,7 @@
 """`label`: a class label as one input element, its one-hot vector [B, 1, K] (HF's PerceiverOneHotPreprocessor).
 
-Given a vector of class scores instead of an index (`label_scores` [B, K]), it is used as it is. Masked with
+Given a vector of class scores instead of an index (`label_scores` [B, K]), it is used as it is; an example
+without a label gets zeros (for a model that hides the label anyway and predicts it). Masked with
 probability 1 (the pipeline's `mask_probability`), the element is always the input's mask token: the model must
 predict the label from the other inputs, a classifier inside an autoencoder (Perceiver IO's Kinetics model).
 """
@@ -37,8 +38,8 @@ class LabelPreprocessor(Preprocessor):
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
         key = self.config.key
-        if key not in example:
-            raise InputSizeError(f"label: the example has no {key!r} (keys: {', '.join(map(str, example))})")
+        if key not in example:  # nothing to show: all zeros (as HF's example feeds a hidden label)
+            return {"label_scores": torch.zeros(self.num_classes)}
         value = np.asarray(example[key])
         if value.ndim == 0:
             k = int(value)
