@@ -56,7 +56,8 @@ def test_packing_order_widths_padding_and_segments():
 def test_mask_tokens_replace_elements_with_their_probability():
     torch.manual_seed(0)
     packing = Packing({"a": 3, "b": 5}, min_padding=0, mask={"a": (1.0, 0.0), "b": (0.5, 0.5)})
-    parts = [("a", ByteArray(torch.randn(4, 10, 3), (10,)), None), ("b", ByteArray(torch.randn(4, 2000, 5), (2000,)), None)]
+    parts = [("a", ByteArray(torch.randn(4, 10, 3), (10,)), None),
+             ("b", ByteArray(torch.randn(4, 2000, 5), (2000,)), None)]
     packed = packing(parts).materialise().data
     assert torch.equal(packed[:, :10], packing.mask["a"].expand(4, 10, -1))  # p = 1: every element hidden
     hidden = (packed[:, 10:] == packing.mask["b"]).all(-1).float().mean().item()
@@ -208,3 +209,17 @@ def test_grid_patches_order_is_deepminds_space_to_depth():
     assert torch.equal(p, ref)
     wave = torch.arange(12.0).reshape(1, 12, 1)
     assert torch.equal(grid_patches(wave, (4,)), wave.reshape(1, 3, 4))
+
+
+@pytest.mark.slow
+def test_digits_label_learns_both_inputs_and_reads_back_the_hidden_label(tmp_path):
+    """The demo (docs/multimodal.md): per-input losses fall, the reconstruction beats the mean image (test MSE
+    0.295) and the label, hidden in evaluation, is read back far above chance (10.3%)."""
+    from perceiver_core import train
+
+    spec = load_registry(include_default=False).resolve("digits-label")
+    result = train(spec, tmp_path, progress=False)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    tests = [r for r in rows if r["split"] == "test"]
+    assert tests[-1]["image_loss"] < tests[0]["image_loss"] / 2 and tests[-1]["label_loss"] < tests[0]["label_loss"] / 4
+    assert result["image_loss"] < 0.15 and result["label_accuracy"] > 0.85

@@ -64,7 +64,8 @@ def test_imported_multimodal_autoencoder_matches_hf(case, tmp_path):
 
 def test_a_d_model_that_is_not_the_packed_width_is_one_line(tmp_path):
     c = CASES["small"]
-    config = transformers.PerceiverConfig(**c, d_model=_width(c) + 1, architectures=["PerceiverForMultimodalAutoencoding"])
+    config = transformers.PerceiverConfig(**c, d_model=_width(c) + 1,
+                                          architectures=["PerceiverForMultimodalAutoencoding"])
     config.save_pretrained(tmp_path / "cfg")
     (tmp_path / "cfg" / "model.safetensors").write_bytes(b"")
     from perceiver_core.commands.import_hf import import_hf

@@ -41,7 +41,8 @@ class InputQueries(nn.Module):
         super().__init__()
         self.name, self.num_points, self.num_channels = name, num_points, channels
 
-    def forward(self, byte_array: ByteArray, encoded: Encoded, output_indices: torch.Tensor) -> tuple[torch.Tensor, None]:
+    def forward(self, byte_array: ByteArray, encoded: Encoded,
+                output_indices: torch.Tensor) -> tuple[torch.Tensor, None]:
         segment = next((s for s in byte_array.segments if s.modality == self.name), None)
         start = segment.start if segment is not None else 0
         return byte_array.data[:, start + output_indices.to(byte_array.data.device)], None  # [B, O', W]

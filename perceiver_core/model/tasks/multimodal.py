@@ -29,8 +29,9 @@ class MultimodalTask(Task):
 
     def _output(self, outputs: Outputs, name: str) -> torch.Tensor:
         if not isinstance(outputs, Mapping) or name not in outputs:
+            given = ", ".join(outputs) if isinstance(outputs, Mapping) else "one tensor"
             raise UserError(f"task multimodal: the decoder gives no output {name!r}; use decoder multimodal with an "
-                            f"output of that name (outputs: {', '.join(outputs) if isinstance(outputs, Mapping) else 'one tensor'})")
+                            f"output of that name (outputs: {given})")
         return outputs[name]
 
     def _target(self, name: str, outputs: Outputs, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
