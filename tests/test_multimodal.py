@@ -51,6 +51,10 @@ def test_packing_order_widths_padding_and_segments():
     assert torch.equal(packed.data[:, 6:18, :12], parts["image"].data)
     assert torch.equal(packed.data[:, :6, 7:], packing.padding["audio"].expand(2, 6, -1))  # its own vector
     assert torch.equal(packed.data[:, 18:, 10:], packing.padding["label"].expand(2, 1, -1))
+    image = packed.segment("image")  # split back: its span, its own index shape
+    assert image.index_shape == (3, 4) and torch.equal(image.data[..., :12], parts["image"].data)
+    with pytest.raises(Exception, match="no segment 'video'; segments: audio, image, label"):
+        packed.segment("video")
 
 
 def test_mask_tokens_replace_elements_with_their_probability():
@@ -121,6 +125,18 @@ def test_subsampled_output_points_are_rows_of_the_full_output():
     want = ((some["image"] - batch["image.pixels"][:, idx]) ** 2).mean() + 0.1 * torch.nn.functional.cross_entropy(
         some["label"][:, 0], batch["label"])
     assert torch.allclose(loss, want)
+
+
+def test_input_queries_read_their_own_packed_elements():
+    model = _model(**{"decoder.outputs.label.query": "input"}).eval()
+    assert model.decoder.reads_inputs and model.decoder.queries["label"].num_channels == 23
+    batch = _batch(model)
+    with torch.no_grad():
+        out = model(batch)
+        encoded, array = model.encode(batch)
+        queries = model.decoder.build_queries("label", encoded, array, torch.tensor([0]))
+    assert out["label"].shape == (5, 1, 10)
+    assert torch.equal(queries[..., :23], array.data[:, 64:65])  # the label's (masked) element
 
 
 def test_random_output_points_in_training():

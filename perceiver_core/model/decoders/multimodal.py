@@ -43,9 +43,8 @@ class InputQueries(nn.Module):
 
     def forward(self, byte_array: ByteArray, encoded: Encoded,
                 output_indices: torch.Tensor) -> tuple[torch.Tensor, None]:
-        segment = next((s for s in byte_array.segments if s.modality == self.name), None)
-        start = segment.start if segment is not None else 0
-        return byte_array.data[:, start + output_indices.to(byte_array.data.device)], None  # [B, O', W]
+        own = byte_array.segment(self.name) if byte_array.segments else byte_array  # [B, M_i, W]
+        return own.data[:, output_indices.to(own.data.device)], None  # [B, O', W]
 
 
 class MultimodalDecoder(Decoder):
