@@ -156,6 +156,9 @@ def test_checkpoint_round_trip(tmp_path):
         a, b = model(batch), loaded(batch)
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert loaded.predict([{"image": batch["image.pixels"][0].reshape(8, 8, 1).numpy() * 0.5 + 0.5}])[0]["label"]
+    from perceiver_core.runtime.checkpoint import inspect_checkpoint
+    components = inspect_checkpoint(tmp_path / "m.safetensors")["components"]
+    assert components["inputs.image"] == "image.pixels + fourier" and components["inputs.label"] == "label + none"
 
 
 def test_streamed_chunked_encoding_equals_the_plain_path():
