@@ -68,6 +68,11 @@ def test_mask_tokens_replace_elements_with_their_probability():
     assert 0.45 < hidden < 0.55
     packing.eval()  # evaluation probabilities: a is shown
     assert torch.equal(packing(parts).materialise().data[:, :10, :3], parts[0][1].data)
+    never = Packing({"a": 3, "b": 5}, mask={"a": (0.0, 1.0)}).train()
+    out = never(parts).materialise().data
+    assert torch.equal(out[:, :10, :3], parts[0][1].data)  # p = 0 in training: nothing hidden
+    out.sum().backward()  # ... but the token is in the graph: a zero gradient, as DDP needs of every parameter
+    assert never.mask["a"].grad is not None and not never.mask["a"].grad.any()
 
 
 def test_one_input_with_nothing_to_add_passes_through():

@@ -4,7 +4,7 @@
     input b: ...                                            -> [B, M_b, C_b + P_b] --pad--> [B, M_b, W]
     W = max_i(C_i + P_i) + min_padding; each input's padding is a trainable vector [1, W - C_i - P_i] of its own
     (it also tells the inputs apart); then each element of input i is replaced by i's trainable mask token [1, W]
-    with probability p_i; the inputs are concatenated along M in sorted name order:
+    with probability p_i (x (1 - m) + token m, m in {0, 1}); the inputs are concatenated along M in sorted name order:
 
         [ audio (M_a) | image (M_i) | label (M_l) ]  -> data [B, M_a + M_i + M_l, W], segments record each span
 
@@ -75,10 +75,14 @@ class Packing(nn.Module):
                 pad = self.padding[name].to(x.dtype).expand(batch, m, -1)  # [B, M_i, W - C_i - P_i]
                 x = torch.cat([x, pad], dim=-1)  # [B, M_i, W]
             p = self.probability(name) if name in self.mask else 0.0
-            if p > 0:
-                hide = torch.ones(batch, m, dtype=torch.bool, device=x.device) if p >= 1 else \
-                    torch.rand(batch, m, device=x.device) < p  # [B, M_i]
-                x = torch.where(hide[..., None], self.mask[name].to(x.dtype), x)  # [B, M_i, W]
+            if name in self.mask and (p > 0 or (self.training and torch.is_grad_enabled())):
+                if p >= 1 or p <= 0:
+                    hide = torch.full((batch, m, 1), float(p >= 1), dtype=x.dtype, device=x.device)
+                else:
+                    hide = (torch.rand(batch, m, 1, device=x.device) < p).to(x.dtype)  # [B, M_i, 1]
+                # HF's arithmetic (DeepMind's too): the token is part of the graph even when nothing is hidden,
+                # so it gets a (zero) gradient every step, as DistributedDataParallel requires of a parameter
+                x = x * (1 - hide) + self.mask[name].to(x.dtype) * hide  # [B, M_i, W]
             pieces.append(x)
             masks.append(base.mask)
             segments.append(Segment(name, start, base.index_shape))
