@@ -247,3 +247,19 @@ def test_digits_label_learns_both_inputs_and_reads_back_the_hidden_label(tmp_pat
     tests = [r for r in rows if r["split"] == "test"]
     assert tests[-1]["image_loss"] < tests[0]["image_loss"] / 2 and tests[-1]["label_loss"] < tests[0]["label_loss"] / 4
     assert result["image_loss"] < 0.15 and result["label_accuracy"] > 0.85
+
+
+@pytest.mark.slow
+def test_two_gloo_processes_train_a_multi_input_pipeline(tmp_path):
+    """DDP needs a gradient for every parameter every step: a mask token that hides nothing in training (image,
+    probability 0) and random output points per process must not break it."""
+    import os
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m",
+           "perceiver_core", "train", "digits-label", "--no-progress", "--set", "inputs.image.mask_probability=0.0",
+           "--set", "decoder.outputs.image.train_points=16", "--max-steps", "4", "--out", str(tmp_path / "run")]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (tmp_path / "run" / "model.safetensors").is_file()
