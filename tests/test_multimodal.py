@@ -14,7 +14,6 @@ from perceiver_core.byte_array import ByteArray
 from perceiver_core.data.loader import collate
 from perceiver_core.errors import RegistryError
 from perceiver_core.model.build import build_pipeline
-from perceiver_core.model.input_stream import InputStream
 from perceiver_core.model.packing import Packing
 from perceiver_core.model.pipeline import build_dataset
 from perceiver_core.model.preprocessors.patches import grid_patches

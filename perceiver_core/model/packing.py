@@ -23,7 +23,7 @@ from torch import nn
 
 from ..byte_array import ByteArray, Segment
 from ..interfaces import PositionEncoding
-from .input_stream import InputStream, concat_features
+from .input_stream import InputStream
 from .layers.attention import trunc_normal_
 
 
@@ -96,5 +96,3 @@ class Packing(nn.Module):
                            check_finite=False)
         return InputStream.of(packed)
 
-
-__all__ = ["Packing", "concat_features"]
