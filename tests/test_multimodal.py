@@ -176,6 +176,7 @@ def test_streamed_chunked_encoding_equals_the_plain_path():
         assert ((a[k] - b[k]).abs().max() / a[k].abs().max()).item() < 1e-5
 
 
+@pytest.mark.slow
 def test_compiled_model_gives_the_same_outputs():
     """A multi-input model traces whole (dynamo with the eager backend: the graph, not the kernels, is what
     packing could break)."""
