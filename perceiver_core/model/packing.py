@@ -66,33 +66,85 @@ class Packing(nn.Module):
         if self.passthrough:
             _, base, position = parts[0]
             return InputStream(base, position)
-        pieces, segments, masks = [], [], []
-        start = 0
-        for name, base, position in parts:
-            x = InputStream(base, position).materialise().data  # [B, M_i, C_i + P_i]
-            batch, m, _ = x.shape
-            if name in self.padding:
-                pad = self.padding[name].to(x.dtype).expand(batch, m, -1)  # [B, M_i, W - C_i - P_i]
-                x = torch.cat([x, pad], dim=-1)  # [B, M_i, W]
+        hides = []
+        for name, base, _ in parts:
             p = self.probability(name) if name in self.mask else 0.0
+            hide = None
             if name in self.mask and (p > 0 or (self.training and torch.is_grad_enabled())):
+                shape, device = (base.batch_size, base.num_elements, 1), base.data.device
                 if p >= 1 or p <= 0:
-                    hide = torch.full((batch, m, 1), float(p >= 1), dtype=x.dtype, device=x.device)
+                    hide = torch.full(shape, float(p >= 1), dtype=base.data.dtype, device=device)
                 else:
-                    hide = (torch.rand(batch, m, 1, device=x.device) < p).to(x.dtype)  # [B, M_i, 1]
-                # HF's arithmetic (DeepMind's too): the token is part of the graph even when nothing is hidden,
-                # so it gets a (zero) gradient every step, as DistributedDataParallel requires of a parameter
-                x = x * (1 - hide) + self.mask[name].to(x.dtype) * hide  # [B, M_i, W]
-            pieces.append(x)
-            masks.append(base.mask)
+                    hide = (torch.rand(shape, device=device) < p).to(base.data.dtype)  # [B, M_i, 1]
+            hides.append(hide)
+        return PackedStream(self, parts, hides)
+
+    def pad_and_mask(self, name: str, x: torch.Tensor, hide: torch.Tensor | None) -> torch.Tensor:
+        """Rows of one input [B, c, C_i + P_i] -> [B, c, W]: its padding vector appended, then its mask token where
+        hide [B, c, 1] is 1."""
+        if name in self.padding:
+            pad = self.padding[name].to(x.dtype).expand(x.shape[0], x.shape[1], -1)  # [B, c, W - C_i - P_i]
+            x = torch.cat([x, pad], dim=-1)  # [B, c, W]
+        if hide is not None:
+            # HF's arithmetic (DeepMind's too): the token is part of the graph even when nothing is hidden, so it
+            # gets a (zero) gradient every step, as DistributedDataParallel requires of a parameter
+            x = x * (1 - hide) + self.mask[name].to(x.dtype) * hide  # [B, c, W]
+        return x
+
+
+class PackedStream(InputStream):
+    """Several inputs packed, computed on demand: whole (`materialise`), or rows [start, stop) for the chunked
+    cross-attend (`chunk`: each input's rows with their own position features, computed for those rows where the
+    encoding can, its padding and mask tokens), so that in chunked inference the packed [B, M, W] array never
+    exists. `base` is the packed array's layout (segments, mask, batch): its data are not the input (a zero-stride
+    tensor); a decoder that reads the inputs gets the materialised array (`Decoder.reads_inputs`)."""
+
+    def __init__(self, packing: Packing, parts, hides):
+        self.packing, self.hides = packing, hides
+        self.names = [name for name, _, _ in parts]
+        self.streams = [InputStream(base, position) for _, base, position in parts]
+        segments, masks, start = [], [], 0
+        for name, base, _ in parts:
             segments.append(Segment(name, start, base.index_shape))
-            start += m
-        data = torch.cat(pieces, dim=1)  # [B, M, W]
+            masks.append(base.mask)
+            start += base.num_elements
+        first = parts[0][1].data
+        batch = first.shape[0]
         mask = None
         if any(mk is not None for mk in masks):
-            mask = torch.cat([mk if mk is not None else torch.ones(p.shape[:2], dtype=torch.bool, device=p.device)
-                              for mk, p in zip(masks, pieces)], dim=1)  # [B, M]
-        packed = ByteArray(data, (start,), mask=mask, modality="+".join(self.names), segments=tuple(segments),
-                           check_finite=False)
-        return InputStream.of(packed)
+            mask = torch.cat([mk if mk is not None else first.new_ones(batch, s.length, dtype=torch.bool)
+                              for mk, s in zip(masks, segments)], dim=1)  # [B, M]
+        layout = first.new_zeros(1, 1, 1).expand(batch, start, packing.width)  # no memory: shape only
+        self.position, self._full_features = None, None
+        self._layout = ByteArray(layout, (start,), mask=mask, modality="+".join(self.names),
+                                 segments=tuple(segments), check_finite=False)
+        self._packed: ByteArray | None = None
 
+    @property
+    def base(self) -> ByteArray:
+        """The packed array once materialised; before, its layout (zero-stride data: shape, segments, mask)."""
+        return self._packed if self._packed is not None else self._layout
+
+    def data_and_features(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        return self.materialise().data, None  # [B, M, W]: the features are inside
+
+    def features(self) -> None:
+        return None
+
+    def materialise(self) -> ByteArray:
+        if self._packed is None:
+            pieces = [self.packing.pad_and_mask(name, stream.materialise().data, hide)  # [B, M_i, W]
+                      for name, stream, hide in zip(self.names, self.streams, self.hides)]
+            self._packed = self._layout.with_data(torch.cat(pieces, dim=1))  # [B, M, W]
+        return self._packed
+
+    def chunk(self, start: int, stop: int) -> tuple[torch.Tensor, torch.Tensor | None]:
+        pieces = []
+        for name, stream, hide, seg in zip(self.names, self.streams, self.hides, self._layout.segments):
+            a, b = max(start, seg.start) - seg.start, min(stop, seg.start + seg.length) - seg.start
+            if a >= b:
+                continue
+            rows, _ = stream.chunk(a, b)  # [B, b - a, C_i + P_i]
+            pieces.append(self.packing.pad_and_mask(name, rows, None if hide is None else hide[:, a:b]))
+        mask = None if self._layout.mask is None else self._layout.mask[:, start:stop]
+        return torch.cat(pieces, dim=1), mask  # [B, stop - start, W], [B, stop - start]
