@@ -11,7 +11,8 @@
 One input with nothing to pad and nothing to mask (every one-input pipeline unless `packing.min_padding` or a mask
 probability is set) is handed on as it is: its data and position features stay apart, so the encoder can stream
 very large inputs chunk by chunk and concatenate the features inside its compiled cross-attend, and the model has
-exactly the parameters (and state-dict keys) it had before inputs could be packed.
+exactly the parameters (and state-dict keys) it had before inputs could be packed. Several inputs are a
+`PackedStream`: materialised once, or in chunked inference computed chunk by chunk from the inputs' own rows.
 """
 
 from __future__ import annotations
