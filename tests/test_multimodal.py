@@ -81,6 +81,29 @@ def test_one_input_with_nothing_to_add_passes_through():
     assert not padded.passthrough and padded.width == 22
 
 
+def test_an_inputs_table_of_one_input_names_its_keys_after_it(write_registry):
+    from perceiver_core.model.pipeline import build_from_spec
+
+    path = write_registry("""
+        [pipelines.one-table]
+        task = { use = "multimodal", outputs = { image = { loss = "mse", target = "image.pixels" } } }
+        data = { use = "image.digits" }
+        encoder = { use = "perceiver", num_latents = 8, latent_channels = 16, num_blocks = 1 }
+        decoder = { use = "multimodal", outputs = { image = { query = "fourier", num_bands = 4 } } }
+        [pipelines.one-table.inputs.image]
+        preprocessor = { use = "image.pixels" }
+        position = { use = "fourier", num_bands = 4 }
+        """)
+    torch.manual_seed(0)
+    model = build_from_spec(load_registry([path], include_default=False).resolve("one-table")).eval()
+    assert model.packing.passthrough and model.context.index_shape == (8, 8)  # nothing packed: the input as it is
+    assert set(model.context.inputs) == {"image"} and "image" in dict(model.position.named_children())
+    batch = _batch(model, 2)
+    assert set(batch) == {"image.pixels", "label"}
+    with torch.no_grad():
+        assert model(batch)["image"].shape == (2, 64, 1)
+
+
 def test_multi_input_pipeline_shape_context_and_parameters():
     model = _model()
     assert isinstance(model.preprocessor.image, torch.nn.Module) and set(model.position) == {"image", "label"}

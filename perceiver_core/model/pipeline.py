@@ -187,15 +187,16 @@ def build_inputs(spec: PipelineSpec, context: BuildContext, registry):
             for name, choice in inputs.items()
             if choice.options.mask_probability is not None or choice.options.eval_mask_probability is not None}
     packing = Packing({n: f["channels"] + f["position_channels"] for n, f in facts.items()}, spec.min_padding(), mask)
-    if packing.passthrough:
+    if spec.multi_inputs is None and packing.passthrough:  # the one-input form, nothing to pad or mask
         (name,) = preprocessors
         return preprocessors[name], positions[name], packing
     for f in facts.values():
         f["width"] = packing.width
-    context.inputs = facts
-    context.index_shape = (sum(math.prod(f["index_shape"]) for f in facts.values()),)  # the packed array's
-    context.position_channels = 0  # inside the packed width
-    context.input_channels = packing.width
+    context.inputs = facts  # an `inputs` table (even of one input): batch keys <input>.<key>, keys by input name
+    if not packing.passthrough:
+        context.index_shape = (sum(math.prod(f["index_shape"]) for f in facts.values()),)  # the packed array's
+        context.position_channels = 0  # inside the packed width
+        context.input_channels = packing.width
     return MultiInput(preprocessors), nn.ModuleDict(positions), packing
 
 
