@@ -25,8 +25,8 @@ import os
 import shutil
 import sys
 import tempfile
+import subprocess
 import time
-import zlib
 from functools import cached_property
 from importlib import metadata
 from pathlib import Path
@@ -85,46 +85,6 @@ def fingerprint(recipe: Mapping[str, Any]) -> str:
     return hashlib.sha256(json.dumps(recipe, sort_keys=True).encode()).hexdigest()
 
 
-def _trim(wave: np.ndarray, rate: int, threshold: float = 0.02, margin_s: float = 0.01) -> np.ndarray:
-    """Cut leading and trailing silence (below threshold x peak), keeping a margin."""
-    loud = np.flatnonzero(np.abs(wave) > threshold * np.abs(wave).max())
-    if len(loud) == 0:
-        return wave
-    m = int(margin_s * rate)
-    return wave[max(0, loud[0] - m):loud[-1] + m + 1]
-
-
-def make_clip(config: WordsConfig, accent: str, variant: str, word: str, take: int) -> tuple[np.ndarray, dict]:
-    """One clip: int16 [num_samples] and its draws (speed, pitch, range, onset, gain, SNR)."""
-    from .espeak import synthesise
-    from .resample import resample
-
-    key = zlib.crc32(f"{accent}+{variant}|{word}|{take}".encode())
-    rng = np.random.default_rng([config.seed, key])
-    rate = int(rng.integers(config.rate_wpm[0], config.rate_wpm[1] + 1))
-    pitch = int(rng.integers(config.pitch[0], config.pitch[1] + 1))
-    pitch_range = int(rng.integers(config.pitch_range[0], config.pitch_range[1] + 1))
-    raw, raw_rate = synthesise(word, f"{accent}+{variant}", rate=rate, pitch=pitch, pitch_range=pitch_range)
-    if raw.size == 0 or not np.any(raw):
-        raise UserError(f"eSpeak NG produced no sound for {word!r} in voice {accent}+{variant}")
-    wave = resample(_trim(raw.astype(np.float32) / 32768.0, raw_rate), raw_rate, config.sample_rate)
-    n = int(round(config.clip_seconds * config.sample_rate))
-    if len(wave) > n:  # too long for the clip: keep its centre
-        start = (len(wave) - n) // 2
-        wave = wave[start:start + n]
-    onset = int(rng.integers(0, n - len(wave) + 1))
-    gain_db = -6.0 + float(rng.uniform(-config.gain_db, config.gain_db))
-    wave = wave / np.abs(wave).max() * 10.0 ** (gain_db / 20.0)
-    clip = np.zeros(n, dtype=np.float64)
-    clip[onset:onset + len(wave)] = wave
-    snr = float(rng.uniform(*config.noise_snr_db))
-    rms = float(np.sqrt(np.mean(wave.astype(np.float64) ** 2)))
-    clip += rng.standard_normal(n) * rms / 10.0 ** (snr / 20.0)
-    clip = np.clip(np.round(clip * 32767.0), -32768, 32767).astype(np.int16)
-    return clip, {"rate_wpm": rate, "pitch": pitch, "pitch_range": pitch_range, "onset": onset,
-                  "gain_db": round(gain_db, 3), "snr_db": round(snr, 3)}
-
-
 def prepare(config: WordsConfig, *, quiet: bool = False) -> Path:
     """The folder of the prepared clips for this recipe, synthesising them first if they are not on disk."""
     from .espeak import espeak_version
@@ -148,17 +108,6 @@ def prepare(config: WordsConfig, *, quiet: bool = False) -> Path:
               f"{config.takes} takes) with eSpeak NG {recipe['espeak_ng']} into {folder} (once; about "
               f"{max(1, n_clips // 400)} s)", file=sys.stderr)
     started = time.perf_counter()
-    n = int(round(config.clip_seconds * config.sample_rate))
-    clips = np.zeros((n_clips, n), dtype=np.int16)
-    rows = []
-    i = 0
-    for accent, variant, split in made:
-        for label, word in enumerate(config.words):
-            for take in range(config.takes):
-                clips[i], draws = make_clip(config, accent, variant, word, take)
-                rows.append({"label": label, "voice": f"{accent}+{variant}", "split": split, "take": take, **draws})
-                i += 1
-    meta = {"fingerprint": fp, "recipe": recipe, "clips": rows, "seconds": round(time.perf_counter() - started, 2)}
     try:
         base.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".audio-words-", dir=base))
@@ -166,7 +115,17 @@ def prepare(config: WordsConfig, *, quiet: bool = False) -> Path:
         raise DataError(f"audio.words: cannot write prepared data under {base} ({exc.strerror or exc}); set "
                         "data.cache_dir or PERCEIVER_DATA_DIR to a writable folder") from None
     try:
-        np.save(tmp / "clips.npy", clips, allow_pickle=False)
+        job = {"config": config.model_dump(mode="json"), "voices": [list(v) for v in made]}
+        # a fresh process: eSpeak NG's state carries from one utterance to the next (see synth.py)
+        done = subprocess.run([sys.executable, "-m", "perceiver_audio.synth", str(tmp)], input=json.dumps(job),
+                              capture_output=True, text=True)
+        if done.returncode != 0:
+            lines = done.stderr.strip().splitlines()
+            raise DataError(f"audio.words: synthesis failed: {lines[-1] if lines else f'exit {done.returncode}'}")
+        rows = json.loads((tmp / "rows.json").read_text(encoding="utf-8"))
+        (tmp / "rows.json").unlink()
+        meta = {"fingerprint": fp, "recipe": recipe, "clips": rows,
+                "seconds": round(time.perf_counter() - started, 2)}
         (tmp / "meta.json").write_text(json.dumps(meta), encoding="utf-8")  # written last: marks the folder whole
         try:
             os.rename(tmp, folder)
