@@ -66,11 +66,11 @@ def synthesise_all(config: WordsConfig, made: list[list[str]]) -> tuple[np.ndarr
     n = int(round(config.clip_seconds * config.sample_rate))
     clips = np.zeros((len(made) * len(config.words) * config.takes, n), dtype=np.int16)
     rows, i = [], 0
-    for accent, variant, split in made:
+    for accent, variant, _split in made:
         for label, word in enumerate(config.words):
             for take in range(config.takes):
                 clips[i], draws = make_clip(config, accent, variant, word, take)
-                rows.append({"label": label, "voice": f"{accent}+{variant}", "split": split, "take": take, **draws})
+                rows.append({"label": label, "voice": f"{accent}+{variant}", "take": take, **draws})
                 i += 1
     return clips, rows
 

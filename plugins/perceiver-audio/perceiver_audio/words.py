@@ -51,13 +51,19 @@ def data_dir(cache_dir: str | None) -> Path:
     return Path.home() / ".cache" / "perceiver" / "data"
 
 
+def split_of(config: WordsConfig, voice: str) -> str:
+    """The split of a voice ("accent+variant"): decided by the config, not recorded with the clips, so one
+    prepared recipe serves any choice of held-out variants."""
+    variant = voice.split("+", 1)[1]
+    return "test" if variant in config.test_variants else "val" if variant in config.val_variants else "train"
+
+
 def voices(config: WordsConfig) -> list[tuple[str, str, str]]:
     """(accent, variant, split) of every voice made, in a fixed order; `limit` keeps the first voices of each
     split in a seeded order."""
     out = []
     for variant in config.variants:
-        split = "test" if variant in config.test_variants else "val" if variant in config.val_variants else "train"
-        out += [(accent, variant, split) for accent in config.accents]
+        out += [(accent, variant, split_of(config, f"{accent}+{variant}")) for accent in config.accents]
     if config.limit is None:
         return out
     rng = np.random.default_rng(config.seed)
@@ -167,7 +173,7 @@ class WordsDataset(Dataset):
             raise DataError(f"audio.words: {self.folder} is damaged ({clips.shape[0]} clips, {len(rows)} records); "
                             "delete the folder to prepare it again")
         labels = np.array([r["label"] for r in rows], dtype=np.int64)
-        split = np.array([r["split"] for r in rows])
+        split = np.array([split_of(self.config, r["voice"]) for r in rows])
         rate = np.full(len(rows), self.config.sample_rate, dtype=np.int64)
         return {s: ArraySplit(labels[split == s], audio=clips[split == s], sample_rate=rate[split == s])
                 for s in self.splits}
@@ -183,7 +189,7 @@ class WordsDataset(Dataset):
         meta = json.loads((self.folder / "meta.json").read_text(encoding="utf-8"))
         splits, shown = {}, []
         for s in self.splits:
-            rows = [r for r in meta["clips"] if r["split"] == s]
+            rows = [r for r in meta["clips"] if split_of(c, r["voice"]) == s]
             counts = np.bincount([r["label"] for r in rows], minlength=len(names))
             variants = sorted({r["voice"].split("+")[1] for r in rows})
             splits[s] = {"examples": len(rows), "classes": {n: int(k) for n, k in zip(names, counts)},

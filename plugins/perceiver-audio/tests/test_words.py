@@ -34,10 +34,14 @@ def test_splits_hold_out_whole_voices(tmp_path):
     ds = WordsDataset(WordsConfig(**SMALL, val_variants=("f1",), cache_dir=str(tmp_path)))
     assert ds.splits == ("train", "val", "test")
     meta = json.loads((ds.folder / "meta.json").read_text())
-    by_split = {s: {r["voice"] for r in meta["clips"] if r["split"] == s} for s in ds.splits}
-    assert by_split == {"train": {"en+m1", "en-us+m1"}, "val": {"en+f1", "en-us+f1"}, "test": {"en+m3", "en-us+m3"}}
+    clips = np.load(ds.folder / "clips.npy")
+    for split, variant in (("train", "m1"), ("val", "f1"), ("test", "m3")):
+        rows = [i for i, r in enumerate(meta["clips"]) if r["voice"].split("+")[1] == variant]
+        examples = ds.examples(split)
+        assert len(rows) == len(examples) == 2 * 2 * 2  # 2 accents x 2 words x 2 takes, and no other voice
+        assert np.array_equal(examples.audio, clips[rows])
+        assert examples.labels.tolist() == [meta["clips"][i]["label"] for i in rows]
     test = ds.examples("test")
-    assert len(test) == 2 * 2 * 2 and sorted(set(test.labels.tolist())) == [0, 1]
     assert test[0]["audio"].dtype == np.int16 and int(test[0]["sample_rate"]) == 8000
     assert ds.info() == {"sample_rate": 8000, "num_samples": 6400, "num_classes": 2, "label_names": ["zero", "one"]}
 
@@ -52,7 +56,12 @@ def test_prepared_once_and_a_changed_recipe_prepares_again(tmp_path, capsys):
     assert prepare(c) == first and (first / "clips.npy").stat().st_mtime_ns == stamp
     assert capsys.readouterr().err == ""  # found on disk: nothing synthesised, nothing printed
     # the split is not part of the recipe: the same clips serve another split of the voices
-    assert prepare(WordsConfig(**{**SMALL, "test_variants": ("f1",)}, cache_dir=str(tmp_path))) == first
+    other = WordsConfig(**{**SMALL, "test_variants": ("f1",)}, cache_dir=str(tmp_path))
+    assert prepare(other) == first
+    meta = json.loads((first / "meta.json").read_text())
+    test = WordsDataset(other).examples("test")
+    f1 = [i for i, r in enumerate(meta["clips"]) if r["voice"].endswith("+f1")]
+    assert len(test) == len(f1) == 8 and np.array_equal(test.audio, np.load(first / "clips.npy")[f1])
     changed = prepare(WordsConfig(**{**SMALL, "seed": 1}, cache_dir=str(tmp_path)))
     assert changed != first and (changed / "meta.json").is_file()
     # a damaged folder under the recipe's name is made anew
