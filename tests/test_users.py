@@ -115,7 +115,8 @@ def test_install_hints_name_what_really_installs(monkeypatch):
     hint = components.install_hint("perceiver-text")
     assert 'pip install "perceiver-core[text]==0.1.0" --find-links' in hint
     assert "pip install perceiver-text" not in hint  # never a bare index name someone else could claim
-    assert "no release of perceiver includes perceiver-audio" in components.install_hint("perceiver-audio")
+    assert "no release of perceiver includes perceiver-multimodal" in components.install_hint("perceiver-multimodal")
+    assert 'pip install "perceiver-core[audio]==0.1.0" --find-links' in components.install_hint("perceiver-audio")
 
 
 def test_every_distribution_states_its_license():
