@@ -380,14 +380,15 @@ class Trainer:
                     fault_point("after-step")
                     bar.update(1)
                     lr = self.optimizer.param_groups[0]["lr"]
-                    if main and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
-                        value = float(loss)
-                        if not math.isfinite(value):
+                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                        value = self._global_loss(loss)  # every process: the global batch's loss
+                        if not math.isfinite(value):  # every process stops (none waits for the others forever)
                             raise UserError(f"training diverged at step {self.step} (loss {value}); "
                                             "lower train.lr or raise train.warmup_steps")
-                        bar.set_postfix(loss=f"{value:.4f}")
-                        _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
-                                     "lr": lr, "seconds": round(time.perf_counter() - start, 3)})
+                        if main:
+                            bar.set_postfix(loss=f"{value:.4f}")
+                            _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
+                                         "lr": lr, "seconds": round(time.perf_counter() - start, 3)})
                     if main and self.callbacks:
                         self._notify("on_step", self.step, float(loss), lr)
                     if self.step >= self.total_steps or (stop_after is not None and self.step >= stop_after):
@@ -487,6 +488,15 @@ class Trainer:
                                     metrics={f"{self.val_name}_{k}": v for k, v in val.items()},
                                     plugins=self.pm.distributions(), config_json=True)
             self._notify("on_checkpoint", self.out / "best" / MODEL_FILE, "best")
+
+    def _global_loss(self, loss: torch.Tensor) -> float:
+        """The mean of every process's loss of this step (each its equal share of the global batch): the loss one
+        process would have logged for the whole batch. Collective under torchrun (a device tensor, device group)."""
+        if not self.dist.enabled:
+            return float(loss)
+        total = loss.detach().float().reshape(1).clone()
+        torch.distributed.all_reduce(total)
+        return float(total) / self.dist.world_size
 
     def _begin_step(self) -> None:
         cfg = self.spec.train

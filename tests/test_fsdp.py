@@ -1,0 +1,198 @@
+"""FSDP2 (`train.parallel = "fsdp"`) with 2 gloo processes on the CPU: the model is really sharded, its checkpoint is
+the gathered full model in the single-process format (`from_checkpoint` reads it in one process), a run killed and
+resumed ends bit for bit where an uninterrupted one does, and FSDP2, DDP and one process follow the same loss curve."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+from safetensors.torch import load_file, save_file
+
+from perceiver_core import from_checkpoint, load_registry
+from perceiver_core.errors import UserError
+
+TINY = Path(__file__).parent / "tiny.toml"
+
+
+def _worker(rank: int, world: int, folder: str, overrides: list[str]) -> None:
+    """One of `world` processes: train tiny under fsdp, then record what the test checks (rank 0 writes it)."""
+    from torch.distributed.tensor import DTensor
+
+    from perceiver_core.runtime import distributed as rt_dist
+    from perceiver_core.runtime.distributed import DistInfo
+    from perceiver_core.runtime.fsdp import full_model_state
+    from perceiver_core.runtime.training import Trainer
+
+    torch.set_num_threads(1)
+    os.environ.update(WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank))
+    dist.init_process_group("gloo", store=dist.FileStore(os.path.join(folder, "store"), world), rank=rank,
+                           world_size=world)
+    rt_dist._HOST_GROUP = None
+    try:
+        spec = load_registry([TINY], include_default=False).resolve("tiny", ["train.parallel=fsdp", *overrides])
+        trainer = Trainer(spec, Path(folder) / "run", progress=False)
+        params = dict(trainer.model.named_parameters())
+        local = sum(p.to_local().numel() for p in params.values() if isinstance(p, DTensor))
+        sharded = all(isinstance(p, DTensor) for p in params.values())
+        trainer.run()
+        gathered = full_model_state(trainer.model)  # collective: after the run, every process
+        moments = {k: v.to_local().clone() for k, v in trainer.optimizer.state[params["encoder.latents"]].items()
+                   if isinstance(v, DTensor)}
+        save_file(moments, os.path.join(folder, f"moments.{rank}.safetensors"))
+        if rank == 0:
+            save_file({k: v.clone() for k, v in gathered.items()}, os.path.join(folder, "gathered.safetensors"))
+            total = sum(p.numel() for p in params.values())
+            Path(folder, "shards.json").write_text(json.dumps({"sharded": sharded, "local": local, "total": total}))
+    finally:
+        rt_dist.shutdown(DistInfo(rank, world))
+
+
+def test_fsdp_shards_and_checkpoints_the_gathered_full_model(tmp_path):
+    """2 processes, 2 steps: every parameter is a DTensor holding about half the model on each process; the run's
+    model.safetensors equals the full state gathered from the shards, loads with `from_checkpoint` in this one
+    process, and its optimizer moments are the two processes' shards put back together."""
+    mp.spawn(_worker, args=(2, str(tmp_path), ["train.max_steps=2"]), nprocs=2, join=True)
+    shards = json.loads((tmp_path / "shards.json").read_text())
+    assert shards["sharded"], "fully_shard left plain parameters"
+    assert shards["local"] <= shards["total"] // 2 + 1000, shards  # 1/2 each (dim 0 rounded up per tensor)
+    gathered = load_file(tmp_path / "gathered.safetensors")
+    model = from_checkpoint(tmp_path / "run")
+    own = model.state_dict()
+    assert own.keys() == gathered.keys()
+    for key, value in gathered.items():
+        assert torch.equal(own[key], value), key
+    state = load_file(tmp_path / "run" / "trainer_state.safetensors")
+    # the trainer state is the unsharded format: moments of full shape, by parameter index
+    latents = torch.cat([load_file(tmp_path / f"moments.{r}.safetensors")["exp_avg"] for r in (0, 1)])
+    found = [k for k, v in state.items() if k.endswith(".exp_avg") and v.shape == latents.shape
+             and torch.equal(v, latents)]
+    assert found, "the saved moments are not the shards put together"
+    from perceiver_core.runtime.optim import param_groups
+
+    by_id = {id(p): name for name, p in model.named_parameters()}
+    names = [by_id[id(p)] for group in param_groups(model, 0.01) for p in group["params"]]  # the optimizer's order
+    for key, value in state.items():  # optim.INDEX.exp_avg: the full shape of parameter INDEX
+        if key.endswith(".exp_avg"):
+            assert value.shape == own[names[int(key.split(".")[1])]].shape, key
+    checkpoint = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
+    assert set(checkpoint["parts"]) == {"model.safetensors", "trainer_state.safetensors"} and checkpoint["step"] == 2
+
+
+def test_fsdp_refuses_what_it_does_not_support_in_one_line():
+    from perceiver_core.runtime.training import _check_fsdp
+
+    spec = load_registry([TINY], include_default=False).resolve(
+        "tiny", ["train.parallel=fsdp", "train.ema_decay=0.99", "train.compile=true"])
+
+    class Backend:
+        name = "cpu"
+
+        @staticmethod
+        def autocast_dtype(precision):
+            return torch.float16
+
+    with pytest.raises(UserError) as info:
+        _check_fsdp(spec.train, Backend())
+    message = str(info.value)
+    assert "\n" not in message
+    for what in ("train.ema_decay", "train.compile", "fp16", "train.parallel = 'ddp'"):
+        assert what in message
+
+
+def test_fsdp_with_one_process_trains_whole_and_says_so(tmp_path, capsys):
+    from torch.distributed.tensor import DTensor
+
+    from perceiver_core.runtime.training import Trainer
+
+    spec = load_registry([TINY], include_default=False).resolve("tiny", ["train.parallel=fsdp", "train.max_steps=1"])
+    trainer = Trainer(spec, tmp_path / "run", progress=False)
+    assert not trainer.fsdp and not any(isinstance(p, DTensor) for p in trainer.model.parameters())
+    assert "train.parallel = 'fsdp' with one process: nothing to shard" in capsys.readouterr().err
+
+
+# -- 2 processes under torchrun, through the CLI ------------------------------------------------------------------
+def _train(tmp_path, out: str, *extra: str, processes: int = 2, fault: str | None = None):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("PERCEIVER_FAULT", None)
+    if fault:
+        env["PERCEIVER_FAULT"] = fault
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(processes)] \
+        if processes > 1 else [sys.executable]
+    if "--resume" in extra:
+        args = ["-m", "perceiver_core", "train", "--no-progress", *extra]
+    else:
+        args = ["-m", "perceiver_core", "train", "tiny", "--registry", str(TINY), "--no-progress", "--max-steps", "6",
+                "--set", "train.log_every=1", "--out", str(tmp_path / out), *extra]
+    return subprocess.run(launch + args, capture_output=True, text=True, timeout=600, env=env)
+
+
+def _weights(folder: Path) -> dict[str, torch.Tensor]:
+    return load_file(folder / "model.safetensors")
+
+
+def _train_losses(folder: Path) -> list[tuple[int, float]]:
+    lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r["loss"]) for r in lines if r["split"] == "train"]
+
+
+@pytest.mark.slow
+def test_fsdp_killed_and_resumed_ends_bit_identical(tmp_path):
+    """FSDP2, dropout on: stopped at step 3 (a checkpoint), resumed and killed (-9) at step 5 by the fault hook,
+    resumed again to step 6: the weights, the optimizer state and the test metrics equal an uninterrupted FSDP2
+    run's bit for bit, and metrics.jsonl reads as one run."""
+    fsdp = ("--set", "train.parallel=fsdp")
+    full = _train(tmp_path, "full", *fsdp)
+    assert full.returncode == 0, full.stderr[-3000:]
+    part = _train(tmp_path, "part", *fsdp, "--stop-after", "3")
+    assert part.returncode == 0, part.stderr[-3000:]
+    killed = _train(tmp_path, "part", "--resume", str(tmp_path / "part"), fault="after-step@2")
+    assert killed.returncode != 0
+    assert json.loads((tmp_path / "part" / "checkpoint.json").read_text())["step"] == 3
+    resumed = _train(tmp_path, "part", "--resume", str(tmp_path / "part"))
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    for name in ("model.safetensors", "trainer_state.safetensors"):
+        a, b = load_file(tmp_path / "full" / name), load_file(tmp_path / "part" / name)
+        assert a.keys() == b.keys()
+        for key in a:
+            assert torch.equal(a[key], b[key]), (name, key)
+    assert _train_losses(tmp_path / "part") == _train_losses(tmp_path / "full")
+    assert [s for s, _ in _train_losses(tmp_path / "part")] == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.slow
+def test_fsdp_ddp_and_one_process_follow_the_same_loss_curve(tmp_path):
+    """Dropout off, the same global batches: the logged training loss (the global batch's under torchrun) of
+    FSDP2, DDP and one process agree to float rounding (only the order of the gradient reduction differs), and
+    FSDP2's final weights equal DDP's to 1e-5. An FSDP2 checkpoint also resumes in one process (it is consolidated):
+    that run ends at the one-process run's weights to the same rounding."""
+    no_dropout = ("--set", "encoder.dropout=0")
+    runs = {"one": _train(tmp_path, "one", *no_dropout, processes=1),
+            "ddp": _train(tmp_path, "ddp", *no_dropout),
+            "fsdp": _train(tmp_path, "fsdp", *no_dropout, "--set", "train.parallel=fsdp")}
+    for name, run in runs.items():
+        assert run.returncode == 0, (name, run.stderr[-3000:])
+    curves = {name: _train_losses(tmp_path / name) for name in runs}
+    assert [s for s, _ in curves["one"]] == [1, 2, 3, 4, 5, 6]
+    for name in ("ddp", "fsdp"):
+        assert [s for s, _ in curves[name]] == [1, 2, 3, 4, 5, 6]
+        for (_, a), (_, b) in zip(curves["one"], curves[name]):
+            assert a == pytest.approx(b, abs=1e-5), (name, curves)
+    ddp, fsdp = _weights(tmp_path / "ddp"), _weights(tmp_path / "fsdp")
+    for key in ddp:
+        torch.testing.assert_close(fsdp[key], ddp[key], rtol=0, atol=1e-5)
+    # an FSDP2 checkpoint, resumed by one process
+    part = _train(tmp_path, "part", *no_dropout, "--set", "train.parallel=fsdp", "--stop-after", "3")
+    assert part.returncode == 0, part.stderr[-3000:]
+    alone = _train(tmp_path, "part", "--resume", str(tmp_path / "part"), processes=1)
+    assert alone.returncode == 0, alone.stderr[-3000:]
+    assert [s for s, _ in _train_losses(tmp_path / "part")] == [1, 2, 3, 4, 5, 6]
+    for (_, a), (_, b) in zip(curves["one"], _train_losses(tmp_path / "part")):
+        assert a == pytest.approx(b, abs=1e-5)
