@@ -13,8 +13,7 @@ Checkpoints stay one file per part, in the single-process format: every process 
 model (`get_model_state_dict(full_state_dict=True, cpu_offload=True)`: to the host one tensor at a time) and the full
 optimizer state, and rank 0 writes the usual `model.safetensors` and `trainer_state.safetensors` as one unit.
 So `evaluate`, `predict`, `inspect` and `from_checkpoint` read an FSDP run unchanged, the run resumes exactly
-(`set_model_state_dict` / `set_optimizer_state_dict` give each process its shard of the saved tensors back), and a
-run may even be resumed by one process (which ignores `train.parallel = "fsdp"`).
+(`set_model_state_dict` / `set_optimizer_state_dict` give each process its shard of the saved tensors back).
 The host must hold one full copy of the model and its optimizer state while saving (the device never does).
 """
 

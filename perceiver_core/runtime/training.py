@@ -250,6 +250,12 @@ class Trainer:
             raise CheckpointError(f"{parts[MODEL_FILE]} was written for core API {model_meta['core_api']}; this "
                                   f"perceiver-core reads API {CORE_API_VERSION}")
         tensors, meta = read_safetensors(parts[STATE_FILE], TRAINER_FORMAT)
+        processes = sum(1 for key in tensors if key.startswith("rng.torch."))  # one RNG state per process
+        if processes and processes != self.dist.world_size:  # each process's share of the data is its own
+            launch = "torchrun --nproc-per-node " + str(processes) if processes > 1 else "one process (no torchrun)"
+            raise UserError(f"--resume {folder}: that run was trained by {processes} process(es), this one has "
+                            f"{self.dist.world_size}; resume it with {launch}: each process's position in the data "
+                            "and its RNG were saved, and another number would not continue it exactly")
         if self.fsdp:
             from .fsdp import load_full_model_state
 
@@ -289,8 +295,7 @@ class Trainer:
         else:
             self.optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
         rng = [key for key in tensors if key.startswith("rng.torch.")]
-        own = f"rng.torch.{self.dist.rank}"
-        torch.set_rng_state(tensors[own if own in tensors else rng[0]])
+        torch.set_rng_state(tensors[f"rng.torch.{self.dist.rank}" if len(rng) > 1 else rng[0]])
         loader_state = json.loads(meta["loader"])
         if not {"root", "num_yielded"} <= set(loader_state):  # what torchdata's Loader saves (its state_dict()
             raise ValueError(f"the data loader state has keys {sorted(loader_state)}, "  # is not side-effect free)
@@ -460,9 +465,17 @@ class Trainer:
 
     def _evaluate(self, examples) -> dict[str, float]:
         cfg = self.spec.train
-        with self._averaged():
-            metrics = evaluate_model(self.model, examples, batch_size=self.eval_batch_size, backend=self.backend,
-                                     precision=cfg.precision)
+        if self.fsdp:  # the chunked cross-attend of long inputs calls a block's layers, not the (sharded) block
+            from ..model.layers import kernels
+
+            kernels.force_plain(+1)
+        try:
+            with self._averaged():
+                metrics = evaluate_model(self.model, examples, batch_size=self.eval_batch_size, backend=self.backend,
+                                         precision=cfg.precision)
+        finally:
+            if self.fsdp:
+                kernels.force_plain(-1)
         return {k: round(v, 6) for k, v in metrics.items()}
 
     def _keep_best(self, val: Mapping[str, float], metrics: Mapping[str, Any]) -> None:
