@@ -157,9 +157,9 @@ def _train_losses(folder: Path) -> list[tuple[int, float]]:
 
 @pytest.mark.slow
 def test_fsdp_killed_and_resumed_ends_bit_identical(tmp_path):
-    """FSDP2, dropout on: stopped at step 3 (a checkpoint), resumed and killed (-9) at step 5 by the fault hook,
-    resumed again to step 6: the weights, the optimizer state and the test metrics equal an uninterrupted FSDP2
-    run's bit for bit, and metrics.jsonl reads as one run."""
+    """FSDP2, dropout on: stopped at step 3 (a checkpoint), resumed and killed (exit 137, as kill -9) at step 5 by
+    the fault hook, resumed and killed inside the step-6 save (between its two parts), resumed again: the weights and
+    the optimizer state equal an uninterrupted FSDP2 run's bit for bit, and metrics.jsonl reads as one run."""
     fsdp = ("--set", "train.parallel=fsdp")
     full = _train(tmp_path, "full", *fsdp)
     assert full.returncode == 0, full.stderr[-3000:]
@@ -168,6 +168,9 @@ def test_fsdp_killed_and_resumed_ends_bit_identical(tmp_path):
     killed = _train(tmp_path, "part", "--resume", str(tmp_path / "part"), fault="after-step@2")
     assert killed.returncode != 0
     assert json.loads((tmp_path / "part" / "checkpoint.json").read_text())["step"] == 3
+    # killed again inside the last save, between the renames of its two parts (rank 0 writes; rank 1 waits)
+    killed = _train(tmp_path, "part", "--resume", str(tmp_path / "part"), fault="after-model-rename")
+    assert killed.returncode != 0
     resumed = _train(tmp_path, "part", "--resume", str(tmp_path / "part"))
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     for name in ("model.safetensors", "trainer_state.safetensors"):
@@ -203,3 +206,69 @@ def test_fsdp_ddp_and_one_process_follow_the_same_loss_curve(tmp_path):
              for name in runs}
     for name in ("ddp", "fsdp"):
         assert tests[name]["split"] == "test" and tests[name]["loss"] == pytest.approx(tests["one"]["loss"], abs=1e-5)
+
+
+# -- host tensors never through the device group --------------------------------------------------------------------
+_COLLECTIVES = ("all_gather", "all_gather_object", "all_reduce", "broadcast", "broadcast_object_list", "gather",
+                "gather_object", "scatter", "scatter_object_list", "reduce", "all_to_all", "reduce_scatter",
+                "all_gather_into_tensor", "reduce_scatter_tensor")
+
+
+def test_the_fsdp_checkpoint_path_sends_no_cpu_tensor_through_the_device_group(tmp_path, monkeypatch):
+    """A one-process group stands in for several ranks whose device group is nccl: every collective that the fsdp
+    save calls through torch.distributed (ours, and torch.distributed.checkpoint's) is recorded; none may carry a
+    CPU tensor through the default group. (DTensor's own all-gathers run on the mesh's device: the device group
+    moves device tensors, which is what it is for.)"""
+    import types
+
+    from perceiver_core.runtime import distributed as rt_dist
+    from perceiver_core.runtime.distributed import DistInfo
+    from perceiver_core.runtime.fsdp import shard_model
+    from perceiver_core.runtime.optim import make_optimizer
+    from perceiver_core.runtime.training import Trainer
+
+    dist.init_process_group("gloo", store=dist.FileStore(str(tmp_path / "store"), 1), rank=0, world_size=1)
+    rt_dist._HOST_GROUP = None
+    calls: list[tuple[str, object, set[str]]] = []
+    real_backend = dist.get_backend
+    try:
+        spec = load_registry([TINY], include_default=False).resolve("tiny", ["train.max_steps=1"])
+        trainer = Trainer(spec, tmp_path / "run", progress=False)
+        shard_model(trainer.model, torch.device("cpu"), 1)
+        trainer.optimizer = make_optimizer(trainer.model, "adamw", 1e-3, 0.01, (0.9, 0.999), torch.device("cpu"))
+        batch = next(iter(trainer.loader))
+        trainer._begin_step()
+        trainer._backward(batch, 1)
+        trainer._optimizer_step()  # moments to gather
+        trainer.dist = types.SimpleNamespace(rank=0, world_size=1, local_rank=0, is_main=True, enabled=True)
+        trainer.fsdp = True
+
+        def claims_nccl(group=None):
+            return "nccl" if group is None or group is dist.group.WORLD else real_backend(group)
+
+        def recorded(name, real):
+            def wrapped(*args, **kwargs):
+                devices = {t.device.type for value in [*args, *kwargs.values()]
+                           for t in (value if isinstance(value, (list, tuple)) else [value])
+                           if isinstance(t, torch.Tensor)}
+                group = kwargs.get("group")
+                calls.append((name, dist.group.WORLD if group is None else group, devices))
+                return real(*args, **kwargs)
+            return wrapped
+
+        monkeypatch.setattr(dist, "get_backend", claims_nccl)
+        for name in _COLLECTIVES:
+            if hasattr(dist, name):
+                monkeypatch.setattr(dist, name, recorded(name, getattr(dist, name)))
+        trainer.save({})
+        monkeypatch.undo()
+        assert any(name == "all_gather" for name, _, _ in calls), calls  # the RNG states, at least
+        for name, group, devices in calls:
+            if "cpu" in devices:
+                assert group is not dist.group.WORLD, f"{name} sent a CPU tensor through the (nccl) device group"
+                assert real_backend(group) == "gloo"
+        state = load_file(tmp_path / "run" / "trainer_state.safetensors")
+        assert any(key.endswith(".exp_avg") for key in state)
+    finally:
+        monkeypatch.undo()
+        rt_dist.shutdown(DistInfo(0, 2))
