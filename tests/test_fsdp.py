@@ -272,3 +272,31 @@ def test_the_fsdp_checkpoint_path_sends_no_cpu_tensor_through_the_device_group(t
     finally:
         monkeypatch.undo()
         rt_dist.shutdown(DistInfo(0, 2))
+
+
+def test_torchrun_without_torch_distributed_is_one_line(monkeypatch):
+    from perceiver_core.runtime import distributed as rt_dist
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(rt_dist.dist, "is_available", lambda: False)
+    with pytest.raises(UserError, match=r"^WORLD_SIZE=2 \(torchrun\) but this torch .* has no torch.distributed; "
+                                        r"train in one process"):
+        rt_dist.init_distributed("gloo")
+
+
+def test_fsdp_without_fully_shard_is_one_line(monkeypatch):
+    import builtins
+
+    from perceiver_core.runtime import fsdp
+
+    real_import = builtins.__import__
+
+    def no_fsdp(name, *args, **kwargs):
+        if name == "torch.distributed.fsdp":
+            raise ImportError("cannot import name 'fully_shard'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_fsdp)
+    with pytest.raises(UserError, match=r"train.parallel = 'fsdp' needs torch with torch.distributed and FSDP2 "
+                                        r"\(fully_shard\).*use train.parallel = 'ddp'$"):
+        fsdp.shard_model(torch.nn.Linear(2, 2), torch.device("cpu"), 2)

@@ -41,8 +41,9 @@ def _api():
 
 def shard_model(model: nn.Module, device: torch.device, world_size: int) -> int:
     """Shard `model` in place over all processes: every attention block, then the root; returns the number of
-    blocks sharded on their own. Call it after moving the model to its device and before making the optimizer
-    (the parameters become DTensors: an optimizer made before would hold the old ones)."""
+    blocks sharded on their own. The model may still be on the host: `fully_shard` moves each block's parameters
+    and buffers to `device` as it shards them, so no device ever holds the whole model. Call it before making the
+    optimizer (the parameters become DTensors: an optimizer made before would hold the old ones)."""
     from ..model.layers.compile import regions
 
     fully_shard, init_device_mesh, _ = _api()

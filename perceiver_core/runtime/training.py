@@ -113,9 +113,11 @@ class Trainer:
                 self.init_report.frozen = frozen
                 if self.dist.is_main:
                     print(f"perceiver: {self.init_report.describe()}", file=sys.stderr, flush=True)
-        self.model.to(self.device)
-        # fsdp: parameters, gradients and optimizer state sharded over the processes (before the optimizer is made)
+        # fsdp: parameters, gradients and optimizer state sharded over the processes (before the optimizer is made);
+        # the model stays on the host until then and goes to the device block by block, each as it is sharded
         self.fsdp = self.dist.enabled and cfg.parallel == "fsdp"
+        if not self.fsdp:
+            self.model.to(self.device)
         if cfg.parallel == "fsdp" and not self.dist.enabled:
             _note("train.parallel = 'fsdp' with one process: nothing to shard, the model trains whole (launch with "
                   "torchrun --nproc-per-node N to shard it over N processes)")
@@ -256,12 +258,13 @@ class Trainer:
             raise UserError(f"--resume {folder}: that run was trained by {processes} process(es), this one has "
                             f"{self.dist.world_size}; resume it with {launch}: each process's position in the data "
                             "and its RNG were saved, and another number would not continue it exactly")
-        if self.fsdp:
+        loader = None
+        if self.fsdp:  # every process reads the full weights and keeps its shard
+            from functools import partial
+
             from .fsdp import load_full_model_state
 
-            loader = lambda tensors: load_full_model_state(self.model, tensors)  # noqa: E731 (every process: its shard)
-        else:
-            loader = None
+            loader = partial(load_full_model_state, self.model)
         load_weights(self.model, weights, f"{folder / MODEL_FILE} was not trained with pipeline {self.spec.name!r} "
                                           "as it is now (resume with the same pipeline and overrides)", loader=loader)
         try:
@@ -485,7 +488,10 @@ class Trainer:
             raise UserError(f"train.monitor = {cfg.monitor!r} is not a metric of this task; metrics: {', '.join(val)}")
         from .callbacks import improves
 
-        if not improves(val[cfg.monitor], self.best, self.monitor_mode):
+        better = improves(val[cfg.monitor], self.best, self.monitor_mode)
+        if self.fsdp:  # every process evaluated; rank 0's decision for all (the gathering below is collective)
+            better = _broadcast_flag(better, self.device)
+        if not better:
             return
         self.best = val[cfg.monitor]
         if cfg.keep_best:
@@ -592,7 +598,7 @@ def _check_fsdp(cfg, backend: Backend) -> None:
 
 
 def _broadcast_flag(flag: bool, device: torch.device) -> bool:
-    """Rank 0's stop decision for every process (only rank 0 runs callbacks and evaluation)."""
+    """Rank 0's decision (to stop; under fsdp, to keep a best model) for every process."""
     t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device)
     torch.distributed.broadcast(t, 0)
     return bool(t.item())
