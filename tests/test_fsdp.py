@@ -47,6 +47,9 @@ def _worker(rank: int, world: int, folder: str, overrides: list[str]) -> None:
         moments = {k: v.to_local().clone() for k, v in trainer.optimizer.state[params["encoder.latents"]].items()
                    if isinstance(v, DTensor)}
         save_file(moments, os.path.join(folder, f"moments.{rank}.safetensors"))
+        # the same run stopped after its first step, then resumed by new trainers in these processes
+        Trainer(spec, Path(folder) / "part", progress=False).run(stop_after=1)
+        Trainer(spec, Path(folder) / "part", progress=False, resuming=True).run(resume=Path(folder) / "part")
         if rank == 0:
             save_file({k: v.clone() for k, v in gathered.items()}, os.path.join(folder, "gathered.safetensors"))
             total = sum(p.numel() for p in params.values())
@@ -59,7 +62,8 @@ def test_fsdp_shards_and_checkpoints_the_gathered_full_model(tmp_path):
     """2 processes, 2 steps: every parameter is a DTensor holding about half the model on each process; the run's
     model.safetensors equals the full state gathered from the shards, loads with `from_checkpoint` in this one
     process, its optimizer moments are the two processes' shards put back together, best/ (validation) is written
-    the same way, and one process refuses to resume the run."""
+    the same way, the run stopped after step 1 and resumed ends bit for bit at the same weights (dropout on: each
+    process's RNG comes back), and one process refuses to resume the run."""
     mp.spawn(_worker, args=(2, str(tmp_path), ["train.max_steps=2", "train.val_fraction=0.05"]), nprocs=2,
              join=True)
     shards = json.loads((tmp_path / "shards.json").read_text())
@@ -86,6 +90,8 @@ def test_fsdp_shards_and_checkpoints_the_gathered_full_model(tmp_path):
             assert value.shape == own[names[int(key.split(".")[1])]].shape, key
     checkpoint = json.loads((tmp_path / "run" / "checkpoint.json").read_text())
     assert set(checkpoint["parts"]) == {"model.safetensors", "trainer_state.safetensors"} and checkpoint["step"] == 2
+    resumed = load_file(tmp_path / "part" / "model.safetensors")  # stopped at step 1, resumed: bit for bit
+    assert resumed.keys() == gathered.keys() and all(torch.equal(resumed[k], gathered[k]) for k in gathered)
     best = from_checkpoint(tmp_path / "run" / "best")  # kept from the validation split, gathered the same way
     assert best.state_dict().keys() == own.keys()
     # the run resumes only with the number of processes that trained it (their data positions are saved)
