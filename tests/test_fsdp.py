@@ -156,6 +156,13 @@ def _weights(folder: Path) -> dict[str, torch.Tensor]:
     return load_file(folder / "model.safetensors")
 
 
+def _noise_only(key: str) -> bool:
+    """A key projection's bias: softmax is invariant to adding q.b to every logit of a row, so its true gradient is
+    zero and what it gets is rounding noise, which Adam and LAMB normalise into updates of about lr whose sign the
+    order of the gradient reduction decides. It is left out of weight comparisons between DDP and FSDP2."""
+    return key.endswith("attention.k_proj.bias")
+
+
 def _train_losses(folder: Path) -> list[tuple[int, float]]:
     lines = [json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines()]
     return [(r["step"], r["loss"]) for r in lines if r["split"] == "train"]
@@ -192,7 +199,8 @@ def test_fsdp_killed_and_resumed_ends_bit_identical(tmp_path):
 def test_fsdp_ddp_and_one_process_follow_the_same_loss_curve(tmp_path):
     """Dropout off, the same global batches: the logged training loss (the global batch's under torchrun) of
     FSDP2, DDP and one process agree to float rounding (only the order of the gradient reduction differs), and
-    FSDP2's final weights equal DDP's to 1e-5; the test metrics of all three agree to 1e-5."""
+    FSDP2's final weights equal DDP's to 1e-5 (but the key biases: `_noise_only`); the test metrics of all three agree
+    to 1e-5."""
     no_dropout = ("--set", "encoder.dropout=0")
     runs = {"one": _train(tmp_path, "one", *no_dropout, processes=1),
             "ddp": _train(tmp_path, "ddp", *no_dropout),
@@ -207,7 +215,8 @@ def test_fsdp_ddp_and_one_process_follow_the_same_loss_curve(tmp_path):
             assert a == pytest.approx(b, abs=1e-5), (name, curves)
     ddp, fsdp = _weights(tmp_path / "ddp"), _weights(tmp_path / "fsdp")
     for key in ddp:
-        torch.testing.assert_close(fsdp[key], ddp[key], rtol=0, atol=1e-5)
+        if not _noise_only(key):
+            torch.testing.assert_close(fsdp[key], ddp[key], rtol=0, atol=1e-5)
     tests = {name: [json.loads(line) for line in (tmp_path / name / "metrics.jsonl").read_text().splitlines()][-1]
              for name in runs}
     for name in ("ddp", "fsdp"):
@@ -317,7 +326,8 @@ def test_fsdp_without_fully_shard_is_one_line(monkeypatch):
 ], ids=["shared-blocks-lamb", "hip", "grad-accumulation", "activation-checkpointing"])
 def test_fsdp_matches_ddp(tmp_path, pipeline, extra):
     """FSDP2 and DDP, dropout off where the pipeline has it, 3 steps: the same loss curve to float rounding and
-    final weights equal to 1e-4 (Adam divides by the root of tiny second moments, which magnifies rounding)."""
+    final weights equal to 1e-4 (Adam divides by the root of tiny second moments, which magnifies rounding), but
+    the key biases, whose gradient is rounding noise only (`_noise_only`)."""
     registry = ("--registry", str(TINY)) if pipeline.startswith("tiny") else ()
     common = ["-m", "perceiver_core", "train", pipeline, *registry, "--no-progress", "--max-steps", "3",
               "--set", "train.log_every=1", *extra]
@@ -336,5 +346,7 @@ def test_fsdp_matches_ddp(tmp_path, pipeline, extra):
         assert a == pytest.approx(b, abs=1e-5), (ddp, fsdp)
     a, b = _weights(tmp_path / "ddp"), _weights(tmp_path / "fsdp")
     assert a.keys() == b.keys()
-    for key in a:
+    compared = [key for key in a if not _noise_only(key)]
+    assert len(compared) > len(a) // 2
+    for key in compared:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-4)
