@@ -25,6 +25,10 @@ class TrainConfig(ComponentConfig):
     log_every: int = Field(10, ge=1, description="write a metrics line every N steps")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="autocast dtype; auto lets the backend choose")
+    parallel: Literal["ddp", "fsdp"] = Field(
+        "ddp", description="with several processes (torchrun): ddp replicates the model on every process; fsdp "
+                           "(FSDP2) shards parameters, gradients and optimizer state across them, for models that do "
+                           "not fit one device (no ema_decay, compile or fp16 with it); one process ignores it")
     compile: bool = Field(False, description="torch.compile the model's attention blocks (where the backend allows it)")
     val_split: str | None = Field(
         None, description="dataset split for per-epoch monitoring (model selection, early stopping); the eval_split "

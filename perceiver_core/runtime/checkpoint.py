@@ -133,20 +133,24 @@ def _dedupe(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor],
     return unique, aliases
 
 
-def save_checkpoint(path: str | os.PathLike, model, *, step: int = 0, metrics: Mapping[str, Any] | None = None,
-                    plugins: Mapping[str, str] | None = None, config_json: bool = False) -> None:
+def save_checkpoint(path: str | os.PathLike, model, *, state: Mapping[str, torch.Tensor] | None = None, step: int = 0,
+                    metrics: Mapping[str, Any] | None = None, plugins: Mapping[str, str] | None = None,
+                    config_json: bool = False) -> None:
     """Save a `Pipeline`'s weights with the metadata that rebuilds it; `config_json`: also write that metadata as
-    a plain config.json beside the file (run folders; off by default so that it never overwrites another's)."""
-    tensors, metadata = model_payload(model, step=step, metrics=metrics, plugins=plugins)
+    a plain config.json beside the file (run folders; off by default so that it never overwrites another's);
+    `state`: the weights to save instead of `model.state_dict()` (a sharded model's gathered full state)."""
+    tensors, metadata = model_payload(model, state=state, step=step, metrics=metrics, plugins=plugins)
     atomic_save(tensors, path, metadata)
     if config_json:
         write_config_json(Path(path).with_name(CONFIG_FILE), metadata, tensors)
 
 
-def model_payload(model, *, step: int = 0, metrics: Mapping[str, Any] | None = None,
+def model_payload(model, *, state: Mapping[str, torch.Tensor] | None = None, step: int = 0,
+                  metrics: Mapping[str, Any] | None = None,
                   plugins: Mapping[str, str] | None = None) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """The tensors (tied weights once) and metadata of a model file."""
-    tensors, aliases = _dedupe(model.state_dict())
+    """The tensors (tied weights once) and metadata of a model file; `state` replaces `model.state_dict()` (the
+    full weights gathered from a sharded model)."""
+    tensors, aliases = _dedupe(model.state_dict() if state is None else state)
     metadata = {
         "format": FORMAT,
         "core_api": CORE_API_VERSION,
@@ -454,8 +458,10 @@ def _decode(meta: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def load_weights(model, tensors: Mapping[str, torch.Tensor], context: str) -> None:
-    """Load a state dict exactly, or raise one CheckpointError line naming what differs (keys and shapes)."""
+def load_weights(model, tensors: Mapping[str, torch.Tensor], context: str, *, loader=None) -> None:
+    """Load a state dict exactly, or raise one CheckpointError line naming what differs (keys and shapes);
+    `loader` loads the checked tensors instead of `model.load_state_dict` (a sharded model: each process its
+    shard; its state_dict's tensors have the full shapes)."""
     own = model.state_dict()
     missing = [k for k in own if k not in tensors]
     unexpected = [k for k in tensors if k not in own]
@@ -468,7 +474,7 @@ def load_weights(model, tensors: Mapping[str, torch.Tensor], context: str) -> No
                  ((missing, "missing"), (unexpected, "unexpected"), (reshaped, "of another shape"),
                   (retyped, "of another dtype")) if x]
         raise CheckpointError(f"{context}: tensors " + "; ".join(parts))
-    model.load_state_dict(tensors)
+    (loader or model.load_state_dict)(tensors)
 
 
 def _dtype(t: torch.Tensor) -> str:

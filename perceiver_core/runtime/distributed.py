@@ -44,6 +44,9 @@ def init_distributed(backend_name: str) -> DistInfo:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:
         return DistInfo()
+    if not dist.is_available():  # a torch built without distributed support (some macOS and mobile builds)
+        raise UserError(f"WORLD_SIZE={world} (torchrun) but this torch {torch.__version__} has no torch.distributed; "
+                        "train in one process, or install a torch with distributed support")
     if not dist.is_initialized():
         dist.init_process_group(backend=backend_name)
         _HOST_GROUP = None

@@ -113,7 +113,19 @@ class Trainer:
                 self.init_report.frozen = frozen
                 if self.dist.is_main:
                     print(f"perceiver: {self.init_report.describe()}", file=sys.stderr, flush=True)
-        self.model.to(self.device)
+        # fsdp: parameters, gradients and optimizer state sharded over the processes (before the optimizer is made);
+        # the model stays on the host until then and goes to the device block by block, each as it is sharded
+        self.fsdp = self.dist.enabled and cfg.parallel == "fsdp"
+        if not self.fsdp:
+            self.model.to(self.device)
+        if cfg.parallel == "fsdp" and not self.dist.enabled:
+            _note("train.parallel = 'fsdp' with one process: nothing to shard, the model trains whole (launch with "
+                  "torchrun --nproc-per-node N to shard it over N processes)")
+        if self.fsdp:
+            from .fsdp import shard_model
+
+            _check_fsdp(cfg, self.backend)
+            shard_model(self.model, self.device, self.dist.world_size)
         self.train_examples = self.dataset.examples(cfg.train_split)
         self.eval_examples = self.dataset.examples(cfg.eval_split)
         # validation: a split of the dataset, or a seeded fraction of the training split; then per-epoch monitoring
@@ -155,9 +167,10 @@ class Trainer:
             compile_model(self.model, self.backend.compile_options(), "regional")  # attention blocks, in place
         self.forward = self.model
         if self.dist.enabled:
-            from torch.nn.parallel import DistributedDataParallel
+            if not self.fsdp:  # (fsdp: every process built the same weights from the same seed, then sharded them)
+                from torch.nn.parallel import DistributedDataParallel
 
-            self.forward = DistributedDataParallel(self.model)  # broadcasts rank 0's initial weights
+                self.forward = DistributedDataParallel(self.model)  # broadcasts rank 0's initial weights
             torch.manual_seed(cfg.seed + 7919 * self.dist.rank)  # independent dropout masks per process
         # fp16 has too little range for small gradients: scale the loss (bf16 and fp32 need no scaling)
         fp16 = autocast_dtype(self.backend, cfg.precision) == torch.float16
@@ -178,16 +191,24 @@ class Trainer:
 
     # -- state ---------------------------------------------------------------------------------------------
     def save(self, metrics: Mapping[str, Any]) -> None:
-        """Checkpoint and trainer state as one unit (`write_unit`; every process calls this; rank 0 writes)."""
+        """Checkpoint and trainer state as one unit (`write_unit`; every process calls this; rank 0 writes).
+        Under fsdp every process first helps gather the full model and optimizer state (rank 0 receives them): the
+        files are those of an unsharded run."""
         rng_states = gather_rng(self.dist)
+        full_weights = full_opt = None
+        if self.fsdp:
+            from .fsdp import full_model_state, full_optimizer_state
+
+            full_weights = full_model_state(self.model)
+            full_opt = full_optimizer_state(self.model, self.optimizer)
         if not self.dist.is_main:
             return
         with self._averaged():  # the model file holds the EMA weights when there are any (what evaluation used)
-            weights, model_meta = model_payload(self.model, step=self.step, metrics=metrics,
+            weights, model_meta = model_payload(self.model, state=full_weights, step=self.step, metrics=metrics,
                                                 plugins=self.pm.distributions())
             if self.ema is not None:  # the training weights come back into these tensors after the block
                 weights = {k: v.detach().clone() for k, v in weights.items()}
-        opt = self.optimizer.state_dict()
+        opt = full_opt if self.fsdp else self.optimizer.state_dict()
         tensors: dict[str, torch.Tensor] = {f"rng.torch.{r}": state for r, state in enumerate(rng_states)}
         if self.ema is not None:  # the raw training weights and their average both resume
             tensors.update({f"ema.{k}": v for k, v in self.ema.shadow.items()})
@@ -231,8 +252,21 @@ class Trainer:
             raise CheckpointError(f"{parts[MODEL_FILE]} was written for core API {model_meta['core_api']}; this "
                                   f"perceiver-core reads API {CORE_API_VERSION}")
         tensors, meta = read_safetensors(parts[STATE_FILE], TRAINER_FORMAT)
+        processes = sum(1 for key in tensors if key.startswith("rng.torch."))  # one RNG state per process
+        if processes and processes != self.dist.world_size:  # each process's share of the data is its own
+            launch = "torchrun --nproc-per-node " + str(processes) if processes > 1 else "one process (no torchrun)"
+            raise UserError(f"--resume {folder}: that run was trained by {processes} process(es), this one has "
+                            f"{self.dist.world_size}; resume it with {launch}: each process's position in the data "
+                            "and its RNG were saved, and another number would not continue it exactly")
+        loader = None
+        if self.fsdp:  # every process reads the full weights and keeps its shard
+            from functools import partial
+
+            from .fsdp import load_full_model_state
+
+            loader = partial(load_full_model_state, self.model)
         load_weights(self.model, weights, f"{folder / MODEL_FILE} was not trained with pipeline {self.spec.name!r} "
-                                          "as it is now (resume with the same pipeline and overrides)")
+                                          "as it is now (resume with the same pipeline and overrides)", loader=loader)
         try:
             self._restore_state(folder, tensors, meta)
         except (KeyError, TypeError, ValueError, IndexError, RuntimeError, AttributeError) as exc:
@@ -254,13 +288,17 @@ class Trainer:
         for key, value in tensors.items():
             if key.startswith("optim."):
                 _, index, name = key.split(".", 2)
-                state.setdefault(int(index), {})[name] = value.to(self.device)
+                state.setdefault(int(index), {})[name] = value if self.fsdp else value.to(self.device)
         for index, values in json.loads(meta["optim_scalars"]).items():
             state.setdefault(int(index), {}).update(values)
-        self.optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
+        if self.fsdp:  # the full state of the file: each process keeps its shard
+            from .fsdp import load_full_optimizer_state
+
+            load_full_optimizer_state(self.model, self.optimizer, state, json.loads(meta["param_groups"]))
+        else:
+            self.optimizer.load_state_dict({"state": state, "param_groups": json.loads(meta["param_groups"])})
         rng = [key for key in tensors if key.startswith("rng.torch.")]
-        own = f"rng.torch.{self.dist.rank}"
-        torch.set_rng_state(tensors[own if own in tensors else rng[0]])
+        torch.set_rng_state(tensors[f"rng.torch.{self.dist.rank}" if len(rng) > 1 else rng[0]])
         loader_state = json.loads(meta["loader"])
         if not {"root", "num_yielded"} <= set(loader_state):  # what torchdata's Loader saves (its state_dict()
             raise ValueError(f"the data loader state has keys {sorted(loader_state)}, "  # is not side-effect free)
@@ -319,6 +357,7 @@ class Trainer:
         if resume is not None:
             self.restore(resume)
         main = self.dist.is_main
+        evaluates = main or self.fsdp
         if main:
             (self.out / "pipeline.json").write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
         if main and resume is not None:  # drop what the interrupted run logged after its checkpoint
@@ -349,14 +388,15 @@ class Trainer:
                     fault_point("after-step")
                     bar.update(1)
                     lr = self.optimizer.param_groups[0]["lr"]
-                    if main and (self.step % cfg.log_every == 0 or self.step == self.total_steps):
-                        value = float(loss)
-                        if not math.isfinite(value):
+                    if self.step % cfg.log_every == 0 or self.step == self.total_steps:
+                        value = self._global_loss(loss)  # every process: the global batch's loss
+                        if not math.isfinite(value):  # every process stops (none waits for the others forever)
                             raise UserError(f"training diverged at step {self.step} (loss {value}); "
                                             "lower train.lr or raise train.warmup_steps")
-                        bar.set_postfix(loss=f"{value:.4f}")
-                        _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
-                                     "lr": lr, "seconds": round(time.perf_counter() - start, 3)})
+                        if main:
+                            bar.set_postfix(loss=f"{value:.4f}")
+                            _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
+                                         "lr": lr, "seconds": round(time.perf_counter() - start, 3)})
                     if main and self.callbacks:
                         self._notify("on_step", self.step, float(loss), lr)
                     if self.step >= self.total_steps or (stop_after is not None and self.step >= stop_after):
@@ -373,7 +413,8 @@ class Trainer:
                     self._notify("on_epoch", self.epoch, mean)
                 if epoch_end or done:
                     self.epoch_loss = [0.0, 0]
-                if main and (done or (epoch_end and self.epoch % cfg.eval_every == 0)):
+                # evaluation: rank 0 alone, or (fsdp: every forward gathers weights from all) every process
+                if evaluates and (done or (epoch_end and self.epoch % cfg.eval_every == 0)):
                     if self.val_examples is not None:  # per-epoch monitoring on validation data only
                         val = self._evaluate(self.val_examples)
                         _write(log, {"step": self.step, "epoch": self.epoch, "split": self.val_name, **val,
@@ -390,7 +431,7 @@ class Trainer:
                 if self.dist.enabled:  # every process stops together
                     self.should_stop = _broadcast_flag(self.should_stop, self.device)
                 finished = done or self.should_stop
-                if main and finished and self.val_examples is not None:
+                if evaluates and finished and self.val_examples is not None:
                     metrics = self._evaluate(self.eval_examples)  # the test split, once, at the end
                     _write(log, {"step": self.step, "epoch": self.epoch, "split": cfg.eval_split, **metrics,
                                  "seconds": round(time.perf_counter() - start, 3)})
@@ -427,9 +468,17 @@ class Trainer:
 
     def _evaluate(self, examples) -> dict[str, float]:
         cfg = self.spec.train
-        with self._averaged():
-            metrics = evaluate_model(self.model, examples, batch_size=self.eval_batch_size, backend=self.backend,
-                                     precision=cfg.precision)
+        if self.fsdp:  # the chunked cross-attend of long inputs calls a block's layers, not the (sharded) block
+            from ..model.layers import kernels
+
+            kernels.force_plain(+1)
+        try:
+            with self._averaged():
+                metrics = evaluate_model(self.model, examples, batch_size=self.eval_batch_size, backend=self.backend,
+                                         precision=cfg.precision)
+        finally:
+            if self.fsdp:
+                kernels.force_plain(-1)
         return {k: round(v, 6) for k, v in metrics.items()}
 
     def _keep_best(self, val: Mapping[str, float], metrics: Mapping[str, Any]) -> None:
@@ -439,15 +488,34 @@ class Trainer:
             raise UserError(f"train.monitor = {cfg.monitor!r} is not a metric of this task; metrics: {', '.join(val)}")
         from .callbacks import improves
 
-        if not improves(val[cfg.monitor], self.best, self.monitor_mode):
+        better = improves(val[cfg.monitor], self.best, self.monitor_mode)
+        if self.fsdp:  # every process evaluated; rank 0's decision for all (the gathering below is collective)
+            better = _broadcast_flag(better, self.device)
+        if not better:
             return
         self.best = val[cfg.monitor]
         if cfg.keep_best:
             with self._averaged():
-                save_checkpoint(self.out / "best" / MODEL_FILE, self.model, step=self.step,
-                                metrics={f"{self.val_name}_{k}": v for k, v in val.items()},
-                                plugins=self.pm.distributions(), config_json=True)
+                if self.fsdp:  # every process takes part in gathering the weights
+                    from .fsdp import full_model_state
+
+                    state = full_model_state(self.model)
+                else:
+                    state = None
+                if self.dist.is_main:
+                    save_checkpoint(self.out / "best" / MODEL_FILE, self.model, state=state, step=self.step,
+                                    metrics={f"{self.val_name}_{k}": v for k, v in val.items()},
+                                    plugins=self.pm.distributions(), config_json=True)
             self._notify("on_checkpoint", self.out / "best" / MODEL_FILE, "best")
+
+    def _global_loss(self, loss: torch.Tensor) -> float:
+        """The mean of every process's loss of this step (each its equal share of the global batch): the loss one
+        process would have logged for the whole batch. Collective under torchrun (a device tensor, device group)."""
+        if not self.dist.enabled:
+            return float(loss)
+        total = loss.detach().float().reshape(1).clone()
+        torch.distributed.all_reduce(total)
+        return float(total) / self.dist.world_size
 
     def _begin_step(self) -> None:
         cfg = self.spec.train
@@ -458,8 +526,9 @@ class Trainer:
 
     def _backward(self, batch: Mapping[str, Any], size: int, last: bool = True) -> torch.Tensor:
         """Forward and backward of one micro-batch of an optimizer step of `size` micro-batches (under DDP the
-        gradients are all-reduced only with the last one)."""
-        quiet = self.forward.no_sync() if self.dist.enabled and not last else contextlib.nullcontext()
+        gradients are all-reduced only with the last one; under fsdp they are reduce-scattered after each one, so that
+        no process ever holds a whole gradient)."""
+        quiet = self.forward.no_sync() if self.dist.enabled and not self.fsdp and not last else contextlib.nullcontext()
         with quiet:
             return self._forward_backward(batch, size)
 
@@ -514,8 +583,22 @@ class _Subset(Sequence):
         return self.examples[self.indices[i]]
 
 
+def _check_fsdp(cfg, backend: Backend) -> None:
+    """What train.parallel = 'fsdp' does not support, refused in one line before anything is sharded."""
+    refused = []
+    if cfg.ema_decay is not None:
+        refused.append("train.ema_decay (the average would have to be sharded too)")
+    if cfg.compile:
+        refused.append("train.compile (the compiled blocks are the sharded ones)")
+    if autocast_dtype(backend, cfg.precision) == torch.float16:
+        refused.append("fp16 (its gradient scaler does not agree across shards; use bf16 or fp32)")
+    if refused:
+        raise UserError(f"train.parallel = 'fsdp' does not support {', '.join(refused)}; leave it out, or use "
+                        "train.parallel = 'ddp'")
+
+
 def _broadcast_flag(flag: bool, device: torch.device) -> bool:
-    """Rank 0's stop decision for every process (only rank 0 runs callbacks and evaluation)."""
+    """Rank 0's decision (to stop; under fsdp, to keep a best model) for every process."""
     t = torch.tensor([1 if flag else 0], dtype=torch.int64, device=device)
     torch.distributed.broadcast(t, 0)
     return bool(t.item())
@@ -527,6 +610,8 @@ def _note(message: str, enabled: bool = True) -> None:
 
 
 def _write(log, record: Mapping[str, Any]) -> None:
+    if log is None:  # a process other than rank 0 (fsdp evaluates on every process; rank 0 logs)
+        return
     try:
         log.write(json.dumps(record) + "\n")
         log.flush()
