@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig
+from perceiver_core.config import BasicDecoderConfig, ComponentConfig, DataConfig, FileDataConfig
 
 
 class PatchesConfig(ComponentConfig):
@@ -19,6 +19,15 @@ class PatchesConfig(ComponentConfig):
     std: tuple[float, ...] = Field((0.5,), description="per-channel standard deviation pixels are divided by "
                                                        "(0.5 and 0.5 map pixels to [-1, 1])")
     hflip: float = Field(0.0, ge=0, le=1, description="training only: probability of mirroring the clip left-right")
+
+
+class PixelDecoderConfig(BasicDecoderConfig):
+    """Perceiver IO's basic decoder with Fourier queries of the output pixels (output_index_shape = (T, H, W)),
+    decoding `train_points` random pixels per training step."""
+
+    query: Literal["fourier"] = Field("fourier", description="fourier (the queries are Fourier features of the pixels' positions)")
+    train_points: int | None = Field(None, ge=1, description="pixels decoded per clip and training step, drawn at "
+                                                             "random (None: all); evaluation decodes every pixel")
 
 
 class ReconstructionConfig(ComponentConfig):

@@ -8,6 +8,10 @@ def perceiver_register_components(registry) -> None:
     registry.add("preprocessor", "video.patches", factory="perceiver_video.patches:VideoPatchPreprocessor",
                  config="perceiver_video.configs:PatchesConfig",
                  description="space-time patches (t x p x p, e.g. 1x4x4 or 2x4x4) of clips, 3-D index shape (T', H', W')")
+    registry.add("decoder", "video.pixels", factory="perceiver_video.decoder:PixelDecoder",
+                 config="perceiver_video.configs:PixelDecoderConfig",
+                 description="one 3-D Fourier query per output pixel (Perceiver IO's basic decoder); a random subset "
+                             "of the pixels decoded per training step")
     registry.add("task", "video.reconstruction", factory="perceiver_video.task:ReconstructionTask",
                  config="perceiver_video.configs:ReconstructionConfig",
                  description="video autoencoding, one output per pixel: MSE, PSNR; predict writes GIFs and a PNG")

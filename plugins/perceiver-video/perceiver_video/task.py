@@ -1,8 +1,9 @@
 """`video.reconstruction`: video autoencoding, one output per pixel (Perceiver IO's multimodal autoencoder, video part).
 
-    outputs [B, T*H*W, C] (a decoder whose queries are the 3-D Fourier features of every output pixel, e.g. the
-    core's `basic` decoder with query = "fourier" and output_index_shape = (T, H, W)); target batch["video"]
-    [B, T, H, W, C] (uint8, or float in [0, 1]) mapped to (pixel - mean) / std
+    outputs [B, T*H*W, C] (a decoder whose queries are the 3-D Fourier features of every output pixel: the core's
+    `basic` decoder with query = "fourier" and output_index_shape = (T, H, W), or `video.pixels`), or in training
+    {"pixels": [B, P, C], "indices": [P]} for a random subset of the pixels (`video.pixels` with train_points);
+    target batch["video"] [B, T, H, W, C] (uint8, or float in [0, 1]) mapped to (pixel - mean) / std
 
 Loss: mean squared error per value. Metrics: `loss`, `psnr` (dB, pixels in [0, 1], per clip then averaged) and
 `mse` (pixels in [0, 1]). `perceiver predict` writes the reconstruction as a GIF beside a GIF of the input frames,
@@ -51,17 +52,26 @@ class ReconstructionTask(Task):
                              f"got {tuple(video.shape[1:])}")
         return video.to(like.device)
 
-    def _errors(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Per clip: the mean squared error of pixels in [0, 1]: [B]."""
-        pixels = self._pixels(outputs)
-        return (pixels - self._target(batch, pixels)).square().flatten(1).mean(1)
+    def _pairs(self, outputs, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        """(outputs, targets), both [B, O, C] in target units: every pixel, or the subset a decoder drew."""
+        if isinstance(outputs, Mapping):
+            values, indices = outputs["pixels"], outputs["indices"]  # [B, P, C], [P]
+        else:
+            values, indices = outputs, None
+            self._pixels(values)  # checks the shape
+        target = (self._target(batch, values) - self.config.mean) / self.config.std  # [B, T, H, W, C]
+        target = target.reshape(target.shape[0], -1, target.shape[-1])  # [B, T*H*W, C]
+        if indices is not None:
+            target = target[:, indices]  # [B, P, C]
+        return values.float(), target
 
-    def loss(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        target = (self._target(batch, outputs) - self.config.mean) / self.config.std  # [B, T, H, W, C]
-        return (outputs.float() - target.reshape(outputs.shape)).square().mean()
+    def loss(self, outputs, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        values, target = self._pairs(outputs, batch)
+        return (values - target).square().mean()
 
-    def metrics(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, int]]:
-        mse = self._errors(outputs.detach(), batch)  # [B], pixels in [0, 1]
+    def metrics(self, outputs, batch: Mapping[str, torch.Tensor]) -> dict[str, tuple[float, int]]:
+        values, target = self._pairs(outputs if isinstance(outputs, Mapping) else outputs.detach(), batch)
+        mse = ((values.detach() - target).square().flatten(1).mean(1)) * self.config.std ** 2  # [B], pixels in [0, 1]
         n = int(mse.numel())
         loss = mse / self.config.std ** 2  # the training loss's units (every clip has as many values)
         return {"loss": (float(loss.sum()), n), "mse": (float(mse.sum()), n),
