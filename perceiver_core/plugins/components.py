@@ -34,6 +34,7 @@ FIRST_PARTY_PIPELINES = {
     "perceiver-imagenet-44m": "perceiver-image", "hip-16": "perceiver-image", "hip-256": "perceiver-image",
     "hip-mini": "perceiver-image", "hip-class-bottleneck-mini": "perceiver-image", "flow-sintel": "perceiver-image",
     "shapes": "perceiver-pointcloud", "shapes-perceiver": "perceiver-pointcloud",
+    "video-ae-tiny": "perceiver-video",
 }
 FIRST_PARTY_BACKENDS = {"cpu": "perceiver-cpu", "cuda": "perceiver-cuda", "mps": "perceiver-mps"}
 
@@ -77,7 +78,7 @@ def install_hint(distribution: str) -> str:
 
 
 # First-party plugin distributions that perceiver-core's extras name (pyproject.toml [project.optional-dependencies]).
-RELEASED_EXTRAS = ("image", "text", "tabular", "pointcloud", "cpu", "cuda", "mps")
+RELEASED_EXTRAS = ("image", "text", "tabular", "pointcloud", "video", "cpu", "cuda", "mps")
 
 
 @dataclass
