@@ -98,12 +98,12 @@ def _decodable(stream) -> str:
     ctx = stream.codec_context
     name = getattr(ctx, "name", None) if ctx is not None else None
     if not name or name == "none":
-        raise VideoDecodeError(f"unsupported codec: FFmpeg ({av.__version__}) does not know the {stream.type} "
+        raise VideoDecodeError(f"unsupported codec: the FFmpeg of PyAV {av.__version__} does not know the {stream.type} "
                                "stream's codec; convert the file, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4")
     try:
         av.codec.Codec(name, "r")
     except Exception:  # noqa: BLE001 - PyAV raises several types for a missing decoder
-        raise VideoDecodeError(f"unsupported codec {name!r}: this FFmpeg ({av.__version__}) has no decoder for it; "
+        raise VideoDecodeError(f"unsupported codec {name!r}: the FFmpeg of PyAV {av.__version__} has no decoder for it; "
                                "convert the file, e.g. ffmpeg -i IN -c:v libx264 OUT.mp4") from None
     return name
 

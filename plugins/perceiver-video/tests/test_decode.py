@@ -82,7 +82,7 @@ def test_an_unsupported_codec_is_named_in_one_line(tmp_path, make_clip):
     path = make_clip(tmp_path / "clip.avi", frames=3, codec="mjpeg", container="avi")
     bogus = tmp_path / "bogus.avi"
     bogus.write_bytes(path.read_bytes().replace(b"MJPG", b"ZQ9X"))  # a FourCC no decoder knows
-    with pytest.raises(VideoDecodeError, match="^unsupported codec: FFmpeg .* does not know the video stream's codec"):
+    with pytest.raises(VideoDecodeError, match="^unsupported codec: the FFmpeg of PyAV .* does not know the video stream's codec"):
         probe(bogus)
 
 
