@@ -35,6 +35,7 @@ FIRST_PARTY_PIPELINES = {
     "hip-mini": "perceiver-image", "hip-class-bottleneck-mini": "perceiver-image", "flow-sintel": "perceiver-image",
     "shapes": "perceiver-pointcloud", "shapes-perceiver": "perceiver-pointcloud",
     "audio-words": "perceiver-audio", "audio-words-waveform": "perceiver-audio", "audio-folder": "perceiver-audio",
+    "video-ae-tiny": "perceiver-video",
 }
 FIRST_PARTY_BACKENDS = {"cpu": "perceiver-cpu", "cuda": "perceiver-cuda", "mps": "perceiver-mps"}
 
@@ -78,7 +79,7 @@ def install_hint(distribution: str) -> str:
 
 
 # First-party plugin distributions that perceiver-core's extras name (pyproject.toml [project.optional-dependencies]).
-RELEASED_EXTRAS = ("image", "text", "tabular", "pointcloud", "audio", "cpu", "cuda", "mps")
+RELEASED_EXTRAS = ("image", "text", "tabular", "pointcloud", "audio", "video", "cpu", "cuda", "mps")
 
 
 @dataclass
