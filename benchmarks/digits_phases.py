@@ -5,10 +5,14 @@ checkpoints, and the rest of the loop.
 
     OMP_NUM_THREADS=2 python benchmarks/digits_phases.py --out phases.json
     python benchmarks/digits_phases.py --set train.epochs=5 --torch-profile 20
+    python benchmarks/digits_phases.py --ab 60 --out ab.json      # the step before/after, interleaved
 
 CPU seconds are less sensitive to other processes than wall seconds (they still grow when caches and cores are
 shared); accuracy is exact. `--torch-profile N` also profiles N training steps with torch.profiler and prints the
-operator table (the grouping of `perceiver bench --profile`). Prints a table last and writes JSON.
+operator table (the grouping of `perceiver bench --profile`). `--ab N` instead times N pairs of training steps of
+the pipeline in one process, alternating the step as it was before issue 16 (SDPA for every attention, AdamW's
+per-tensor loop) and as it is now (the CPU policy's materialised attention for small heads, fused AdamW), on two
+copies of the same model and batch: the comparison to read on a loaded machine. Prints a table last, writes JSON.
 """
 
 from __future__ import annotations
@@ -56,15 +60,100 @@ class Clock:
         setattr(owner, attr, wrapped)
 
 
+def _profile_functions():
+    """The bench's profiler grouping; from this checkout's file when the imported perceiver_core predates it (a
+    "before" measurement with an older tree first on PYTHONPATH)."""
+    try:
+        from perceiver_core.commands.bench.profile import format_profile, profile_steps
+    except ImportError:
+        import importlib.util
+        from pathlib import Path
+
+        path = Path(__file__).resolve().parents[1] / "perceiver_core" / "commands" / "bench" / "profile.py"
+        spec = importlib.util.spec_from_file_location("_bench_profile", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        format_profile, profile_steps = module.format_profile, module.profile_steps
+    return format_profile, profile_steps
+
+
+def ab_steps(pipeline: str, sets: list[str], pairs: int) -> dict:
+    """CPU and wall time per training step (forward, loss, backward, clip, optimizer), before vs after, interleaved."""
+    import copy
+    import statistics
+
+    import torch
+
+    from perceiver_core.data.loader import make_loader
+    from perceiver_core.model.layers import kernels
+    from perceiver_core.model.pipeline import build_dataset, build_from_spec
+    from perceiver_core.registry.file import load_registry
+    from perceiver_core.runtime.optim import param_groups
+
+    spec = load_registry().resolve(pipeline, sets)
+    dataset = build_dataset(spec)
+    torch.manual_seed(0)
+    model = build_from_spec(spec, dataset=dataset).train()
+    cfg, data = spec.train, spec["data"].config
+    loader = make_loader(dataset.examples(cfg.train_split), model.prepare, batch_size=data.batch_size, shuffle=True,
+                         seed=0, target_keys=model.task.target_keys)
+    batch = next(iter(loader))
+    models = {"before": model, "after": copy.deepcopy(model)}
+    optimizers = {"before": torch.optim.AdamW(param_groups(models["before"], cfg.weight_decay), lr=cfg.lr,
+                                              foreach=False),
+                  "after": torch.optim.AdamW(param_groups(models["after"], cfg.weight_decay), lr=cfg.lr,
+                                             fused=True)}
+    policies = {"before": kernels.get_policy().with_(cpu_materialise_max_scores=0), "after": kernels.get_policy()}
+
+    def step(label):
+        m, opt = models[label], optimizers[label]
+        with kernels.use_policy(policies[label]):
+            opt.zero_grad(set_to_none=True)
+            loss = m.task.loss(m(batch), batch)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.grad_clip or float("inf"))
+            opt.step()
+
+    for label in models:  # warm-up
+        step(label)
+    cpu: dict[str, list[float]] = {"before": [], "after": []}
+    wall: dict[str, list[float]] = {"before": [], "after": []}
+    for _ in range(pairs):
+        for label in ("before", "after"):
+            c, w = time.process_time(), time.perf_counter()
+            step(label)
+            cpu[label].append(time.process_time() - c)
+            wall[label].append(time.perf_counter() - w)
+    med = {k: {"cpu_ms": statistics.median(cpu[k]) * 1e3, "wall_ms": statistics.median(wall[k]) * 1e3}
+           for k in cpu}
+    return {"pairs": pairs, "threads": torch.get_num_threads(), "median": med, "cpu_s": cpu, "wall_s": wall}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pipeline", default="digits")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--torch-profile", type=int, default=0, metavar="N")
+    p.add_argument("--ab", type=int, default=0, metavar="N", help="instead: N interleaved before/after step pairs")
     p.add_argument("--out")
     args = p.parse_args()
 
     import torch
+
+    if args.ab:
+        result = ab_steps(args.pipeline, args.set, args.ab)
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=2)
+                f.write("\n")
+        med = result["median"]
+        print(f"{args.pipeline} training step, {args.ab} interleaved pairs, {result['threads']} threads (medians)")
+        print(f"{'':<8}{'CPU ms':>9}{'wall ms':>9}")
+        for label in ("before", "after"):
+            print(f"{label:<8}{med[label]['cpu_ms']:>9.2f}{med[label]['wall_ms']:>9.2f}")
+        print(f"{'after/before':<8}{med['after']['cpu_ms'] / med['before']['cpu_ms']:>9.3f}"
+              f"{med['after']['wall_ms'] / med['before']['wall_ms']:>9.3f}")
+        return 0
 
     from perceiver_core.registry.file import load_registry
     from perceiver_core.runtime.training import Trainer
@@ -115,8 +204,9 @@ def main() -> int:
         type(trainer.loader).__iter__ = loader_iter
         prof = None
         if args.torch_profile:
-            from perceiver_core.commands.bench.profile import format_profile, profile_steps
             from perceiver_core.data.loader import to_device
+
+            format_profile, profile_steps = _profile_functions()
 
             batch = to_device(next(iter(trainer.loader)), trainer.device)
 
