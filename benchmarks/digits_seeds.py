@@ -3,6 +3,8 @@ machine's load), wall time of training (an upper bound on a shared machine) and 
 
     OMP_NUM_THREADS=2 python benchmarks/digits_seeds.py --seeds 0,1,2 --out digits-seeds.json
     python benchmarks/digits_seeds.py --seeds 0,1,2 --set train.epochs=20 --set data.batch_size=128
+    OMP_NUM_THREADS=2 PYTHONPATH=$OLD:$OLD/plugins/perceiver-image python benchmarks/digits_seeds.py --out before.json
+        # OLD: an older tree (e.g. `git archive 2d8d1dc | tar -x -C $OLD`), measured in the same sitting
 
 Each seed is one `perceiver train digits --set train.seed=S` in its own process, run one after another. Prints a
 table (per seed and the mean) last and writes JSON.
@@ -30,7 +32,9 @@ def run_seed(seed: int, sets: list[str], pipeline: str) -> dict:
             argv += ["--set", s]
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         start = time.perf_counter()
-        proc = subprocess.run(argv, check=True, capture_output=True, text=True)
+        # cwd: the run's own folder, so that `-m perceiver_core` imports what PYTHONPATH / the environment give (a
+        # checkout's root as cwd would come first on sys.path and shadow an older tree put on PYTHONPATH)
+        proc = subprocess.run(argv, check=True, capture_output=True, text=True, cwd=out)
         wall = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result = json.loads(proc.stdout)
