@@ -53,7 +53,8 @@ sync()
 seconds = time.perf_counter() - start
 peak = (torch.cuda.max_memory_allocated() if device == "cuda"
         else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
-row = {"size": size, "chunk": chunk, "seconds": seconds, "peak_bytes": peak, "logits": out.float().flatten()[:4].tolist()}
+row = {"size": size, "chunk": chunk, "seconds": seconds, "peak_bytes": peak,
+       "logits": out.float().flatten()[:4].tolist()}
 if train:
     row.update(saved_bytes=sum(saved.values()), latents_grad_norm=model.encoder.latents.grad.norm().item())
 print(json.dumps(row))

@@ -236,7 +236,8 @@ def main() -> int:
           f"{torch.get_num_threads()} threads")
     print(f"{'phase':<18}{'CPU s':>8}{'wall s':>8}{'calls':>7}{'CPU ms/step':>12}")
     for name, v in sorted(phases.items(), key=lambda kv: -kv[1]["cpu_s"]):
-        print(f"{name:<18}{v['cpu_s']:>8.2f}{v['wall_s']:>8.2f}{v['calls']:>7}{v['cpu_s'] / report['steps'] * 1e3:>12.2f}")
+        per_step = v["cpu_s"] / report["steps"] * 1e3
+        print(f"{name:<18}{v['cpu_s']:>8.2f}{v['wall_s']:>8.2f}{v['calls']:>7}{per_step:>12.2f}")
     print(f"{'total':<18}{total_cpu:>8.2f}{total_wall:>8.2f}")
     return 0
 

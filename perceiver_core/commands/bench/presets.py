@@ -89,7 +89,8 @@ _HIP_SIZES = (224, 512, 1024, 2048)
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     _imagenet("imagenet", "Perceiver IO ImageNet, Fourier K=64, 224^2, 512 x 1024 latents, 8 x 6 (48.4M params)",
               batches=(1,), warmup=1),
-    _imagenet("imagenet-batch", "the ImageNet config over a batch sweep (GPU: 32, 64, 128, 256; HF alone at 16 ... 128)",
+    _imagenet("imagenet-batch",
+              "the ImageNet config over a batch sweep (GPU: 32, 64, 128, 256; HF alone at 16 ... 128)",
               batches=(32, 64, 128, 256), hf_batches=(16, 32, 64, 128), steps=10, warmup=3),
     _imagenet("imagenet-sizes", "the ImageNet config, inference at batch 1 over 64^2 ... 4096^2 (4k to 16.8M inputs)",
               batches=(1,), sizes=(64, 128, 256, 512, 1024, 2048, 4096), modes=("infer",), steps=10, warmup=2),
