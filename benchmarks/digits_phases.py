@@ -10,9 +10,9 @@ checkpoints, and the rest of the loop.
 CPU seconds are less sensitive to other processes than wall seconds (they still grow when caches and cores are
 shared); accuracy is exact. `--torch-profile N` also profiles N training steps with torch.profiler and prints the
 operator table (the grouping of `perceiver bench --profile`). `--ab N` instead times N pairs of training steps of
-the pipeline in one process, alternating the step as it was before issue 16 (SDPA for every attention, AdamW's
-per-tensor loop) and as it is now (the CPU policy's materialised attention for small heads, fused AdamW), on two
-copies of the same model and batch: the comparison to read on a loaded machine. Prints a table last, writes JSON.
+the pipeline in one process, alternating the step as it was before issue 16 (AdamW's per-tensor loop on the CPU)
+and as it is now (fused AdamW), on two copies of the same model and batch: the comparison to read on a loaded
+machine. Prints a table last, writes JSON.
 """
 
 from __future__ import annotations
@@ -85,7 +85,6 @@ def ab_steps(pipeline: str, sets: list[str], pairs: int) -> dict:
     import torch
 
     from perceiver_core.data.loader import make_loader
-    from perceiver_core.model.layers import kernels
     from perceiver_core.model.pipeline import build_dataset, build_from_spec
     from perceiver_core.registry.file import load_registry
     from perceiver_core.runtime.optim import param_groups
@@ -103,16 +102,13 @@ def ab_steps(pipeline: str, sets: list[str], pairs: int) -> dict:
                                               foreach=False),
                   "after": torch.optim.AdamW(param_groups(models["after"], cfg.weight_decay), lr=cfg.lr,
                                              fused=True)}
-    policies = {"before": kernels.get_policy().with_(cpu_materialise_max_scores=0), "after": kernels.get_policy()}
-
     def step(label):
         m, opt = models[label], optimizers[label]
-        with kernels.use_policy(policies[label]):
-            opt.zero_grad(set_to_none=True)
-            loss = m.task.loss(m(batch), batch)
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.grad_clip or float("inf"))
-            opt.step()
+        opt.zero_grad(set_to_none=True)
+        loss = m.task.loss(m(batch), batch)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(m.parameters(), cfg.grad_clip or float("inf"))
+        opt.step()
 
     for label in models:  # warm-up
         step(label)

@@ -322,28 +322,3 @@ def test_padded_projections_are_exact_with_gradients(heads, qk, v, q_in, kv_in):
                                       dv=v // heads, q_in=q_in, kv_in=kv_in)
     aligned = (qk // heads) % 8 == 0 and (v // heads) % 8 == 0 and q_in % 8 == 0 and kv_in % 8 == 0 and qk == v
     assert (plan is None) == aligned
-
-
-def test_cpu_training_materialises_small_heads_only():
-    """On the CPU, training attention with small heads over small score matrices takes the materialised path (its
-    backward beats SDPA's CPU flash kernel there); inference, larger maps, dropout and wide heads keep SDPA; and
-    both give the same output and gradients."""
-    p = kernels.AttentionPolicy()
-    digits = dict(device_type="cpu", dtype=torch.float32, queries=32, keys=64)
-    assert kernels.materialises(p, head_dim=8, **digits)  # digits' cross-attend: 8 heads of 8, 32 x 64
-    assert not kernels.materialises(p, head_dim=8, grad=False, **digits)
-    assert not kernels.materialises(p, head_dim=8, dropout_p=0.1, **digits)
-    assert not kernels.materialises(p, head_dim=64, **digits)
-    assert not kernels.materialises(p, device_type="cpu", dtype=torch.float32, head_dim=16, queries=128, keys=128)
-    assert not kernels.materialises(p, device_type="cpu", dtype=torch.float32, head_dim=64, queries=1, keys=32)
-    assert not kernels.materialises(p.with_(cpu_materialise_max_scores=0), head_dim=8, **digits)
-    g = torch.Generator().manual_seed(9)
-    q, k, v = (torch.randn(4, 8, n, 8, generator=g, requires_grad=True) for n in (32, 64, 64))
-    mask = torch.rand(4, 1, 1, 64, generator=g) > 0.3
-    grad = torch.randn(4, 8, 32, 8, generator=g)
-    out = kernels.attention(q, k, v, attn_mask=mask, training=True)  # materialised
-    with kernels.use_policy(p.with_(cpu_materialise_max_scores=0)):
-        ref = kernels.attention(q, k, v, attn_mask=mask, training=True)  # SDPA
-    assert rel(out, ref) < 1e-5
-    for a, b in zip(torch.autograd.grad(out, (q, k, v), grad), torch.autograd.grad(ref, (q, k, v), grad)):
-        assert rel(a, b) < 1e-5

@@ -54,12 +54,6 @@ class AttentionPolicy:
         inference calls take SDPA's memory-efficient kernel, whose slow part is the backward.
     chunk_budget_elements: the chunked cross-attend shrinks its chunk so that one [B, H, N, chunk] fp32
         temporary has at most this many elements (about three are alive at once).
-    cpu_materialise_max_scores / cpu_materialise_max_head_dim: on the CPU in training, attention with heads of at
-        most this dim, at least 8 queries and at most this many scores per head (N x M) takes
-        `materialised_attention` (two batched matmuls and a softmax): SDPA's CPU flash kernel is slower there,
-        its backward most (digits' cross-attend, 8 heads of 8 over 32 x 64: 10.1 -> 6.9 ms forward + backward per
-        batch of 64; self-attends 4 x 16 over 32 x 32: 2.0 -> 1.5 ms). Larger score matrices and inference keep
-        SDPA (faster there: e.g. 128 x 128 with heads of 16, 9.4 vs 15.0 ms). 0 turns it off.
     chunk_keys: key chunk of the chunked cross-attend; chunk_min_keys: inputs with fewer keys are not chunked.
     train_chunk_min_keys: the same threshold with gradients (the split-key path, whose backward recomputes each
         chunk: about 1.5x the cross-attend's FLOPs, for memory that does not grow with the input; 512^2 images
@@ -74,8 +68,6 @@ class AttentionPolicy:
     max_fused_head_dim: int = 256
     materialise_wide_heads: bool = True
     materialise_inference_elements: int = 2**31
-    cpu_materialise_max_scores: int = 4096
-    cpu_materialise_max_head_dim: int = 16
     chunk_keys: int = 16384
     chunk_min_keys: int = 65536
     train_chunk_min_keys: int = 262144
@@ -201,15 +193,10 @@ def sdpa_backends(policy: AttentionPolicy, *, queries: int, keys: int, batch_hea
 
 
 def materialises(policy: AttentionPolicy, *, device_type: str, dtype: torch.dtype, head_dim: int,
-                 dropout_p: float = 0.0, score_elements: int = 0, grad: bool = True, queries: int = 0,
-                 keys: int = 0) -> bool:
+                 dropout_p: float = 0.0, score_elements: int = 0, grad: bool = True) -> bool:
     """Whether `attention` takes `materialised_attention`: half precision on CUDA with heads no fused kernel
     takes (padded head dim over max_fused_head_dim), no dropout, and, without autograd, a score matrix of
-    `score_elements` within the policy's inference budget. On the CPU: in training, small heads over small
-    score matrices (see `AttentionPolicy.cpu_materialise_max_scores`)."""
-    if device_type == "cpu":
-        return (grad and dropout_p == 0.0 and head_dim <= policy.cpu_materialise_max_head_dim
-                and queries >= 8 and queries * keys <= policy.cpu_materialise_max_scores)
+    `score_elements` within the policy's inference budget."""
     return (policy.materialise_wide_heads and device_type == "cuda" and dropout_p == 0.0
             and dtype in (torch.float16, torch.bfloat16)
             and padded_dim(head_dim, policy.pad_multiple) > policy.max_fused_head_dim
@@ -229,8 +216,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, attn_mask: t
     dqk, dv = q.shape[-1], v.shape[-1]
     scale = 1.0 / math.sqrt(dqk) if scale is None else scale
     if materialises(policy, device_type=q.device.type, dtype=q.dtype, head_dim=dqk, dropout_p=dropout_p,
-                    score_elements=q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2], queries=q.shape[2],
-                    keys=k.shape[2], grad=torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))):
+                    score_elements=q.shape[0] * q.shape[1] * q.shape[2] * k.shape[2],
+                    grad=torch.is_grad_enabled() and any(t.requires_grad for t in (q, k, v))):
         return materialised_attention(q, k, v, attn_mask=attn_mask, scale=scale)  # [B, H, N, Dv]
     pad = policy.pad_head_dim == "always" or (policy.pad_head_dim == "auto" and q.device.type == "cuda")
     if pad:
