@@ -4,7 +4,8 @@
 
 Builds our model (bf16 autocast, fused AdamW), warms up (compilation), then profiles `--steps` steps with
 torch.profiler and groups the CUDA kernel time into classes: matrix products (cuBLAS / CUTLASS), attention
-(SDPA kernels), Triton (compiled fusions), other elementwise / reduction kernels, copies, and the optimizer.
+(SDPA kernels), Triton (compiled fusions), other elementwise / reduction kernels, copies, and the optimizer
+(the grouping of `perceiver_core.commands.bench.profile`, which `perceiver bench --profile FILE` uses too).
 Prints the classes and the top kernels last, and writes JSON.
 """
 
@@ -12,25 +13,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import time
 
 import torch
 
-CLASSES = [
-    ("attention", re.compile(r"flash|fmha|cudnn.*(attn|sdpa)|sm90_.*attention|attention|_efficient_attention", re.I)),
-    ("matmul", re.compile(r"gemm|cutlass|sm90_xmma|cublas|matmul|nvjet", re.I)),
-    ("optimizer", re.compile(r"adam|multi_tensor|foreach", re.I)),
-    ("triton (compiled fusions)", re.compile(r"^triton_|triton", re.I)),
-    ("copies", re.compile(r"copy|memcpy|memset|cat|fill", re.I)),
-]
-
-
-def classify(name: str) -> str:
-    for label, pattern in CLASSES:
-        if pattern.search(name):
-            return label
-    return "other (eager elementwise, reductions, layer norm, softmax)"
+from perceiver_core.commands.bench.profile import format_profile, profile_steps
 
 
 def main(argv=None) -> int:
@@ -82,40 +69,18 @@ def main(argv=None) -> int:
     torch.cuda.synchronize()
     step_s = (time.perf_counter() - start) / args.steps
 
-    from torch.profiler import ProfilerActivity, profile
-
-    with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        for _ in range(args.steps):
-            step()
-        torch.cuda.synchronize()
-    kernels: dict[str, list[float]] = {}
-    for evt in prof.events():
-        if evt.device_type == torch.autograd.DeviceType.CUDA:
-            entry = kernels.setdefault(evt.name, [0.0, 0])
-            entry[0] += evt.device_time / 1e3 / args.steps  # ms per step
-            entry[1] += 1
-    total = sum(v[0] for v in kernels.values())
-    classes: dict[str, float] = {}
-    for name, (ms, _) in kernels.items():
-        classes[classify(name)] = classes.get(classify(name), 0.0) + ms
-    top = sorted(kernels.items(), key=lambda kv: -kv[1][0])[: args.top]
+    prof = profile_steps(step, args.steps, device, top=args.top)
     report = {"device": torch.cuda.get_device_name(), "torch": torch.__version__, "batch": args.batch,
               "compile": args.compile, "activation_checkpointing": args.activation_checkpointing,
-              "step_s": step_s, "warmup_s": warmup_s, "gpu_busy_ms_per_step": total,
+              "step_s": step_s, "warmup_s": warmup_s, "gpu_busy_ms_per_step": prof["busy_ms_per_step"],
               "peak_memory_gib": torch.cuda.max_memory_allocated() / 2**30,
-              "classes_ms": classes, "top": [{"kernel": n, "ms": v[0], "calls_per_step": v[1] / args.steps}
-                                             for n, v in top]}
+              "classes_ms": prof["classes_ms"], "top": prof["top"]}
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
     print(f"\n{report['device']}, batch {args.batch}, {'compiled' if args.compile else 'eager'}: step "
-          f"{step_s * 1e3:.1f} ms ({args.batch / step_s:.1f} images/s), GPU busy {total:.1f} ms, peak "
-          f"{report['peak_memory_gib']:.1f} GiB")
-    for label, ms in sorted(classes.items(), key=lambda kv: -kv[1]):
-        print(f"  {label:<58}{ms:>9.1f} ms {ms / total:>6.1%}")
-    print("top kernels (ms per step, calls):")
-    for n, (ms, calls) in top:
-        print(f"  {ms:>8.2f} {calls / args.steps:>6.0f}  {n[:110]}")
+          f"{step_s * 1e3:.1f} ms ({args.batch / step_s:.1f} images/s), peak {report['peak_memory_gib']:.1f} GiB")
+    print(format_profile(prof, "kernel classes"))
     return 0
 
 

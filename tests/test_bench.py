@@ -101,3 +101,85 @@ def test_hf_out_of_memory_keeps_our_row(monkeypatch):
     (row,) = report["rows"]
     assert row["hf_error"] == "out of memory" and "hf" not in row and row["ours"]["images_per_s"] > 0
     assert "(HF: out of memory)" in runner.format_table(report)
+
+
+def test_every_preset_times_at_least_ten_steps():
+    """The measurement guide's floor: a median of at least 10 timed steps, in every preset by default."""
+    for name, preset in PRESETS.items():
+        assert preset.steps >= 10, name
+    assert {"hip-16", "hip-256", "imagenet-large-train"} <= set(PRESETS)
+    large = PRESETS["imagenet-large-train"]
+    assert large.sizes == (1024, 2048) and large.modes == ("train",) and large.batches == (1,)
+    assert large.sections == PRESETS["imagenet"].sections  # the Perceiver IO ImageNet config itself
+
+
+def test_bench_hf_sweep_best_vs_best_and_profile(tmp_path, monkeypatch):
+    """An HF batch sweep runs HF alone over its own batches and the table gives the best-vs-best ratio; a profile
+    file gets the grouped operator table of our steps; chunk keys train through the split-key cross-attend."""
+    pytest.importorskip("transformers")
+    from perceiver_core.commands.bench import runner
+    from perceiver_core.model.layers import kernels
+
+    calls = []
+    original = kernels.chunked_cross_attend
+    monkeypatch.setattr(kernels, "chunked_cross_attend",
+                        lambda *a, **k: calls.append(torch.is_grad_enabled()) or original(*a, **k))
+    monkeypatch.setattr(runner, "matmul_peak", lambda *a, **k: 1e11)  # seconds of matmuls, not what is tested
+    prof = tmp_path / "profile.txt"
+    previous = kernels.get_policy()
+    try:
+        report = runner.run_bench(runner.BenchOptions(
+            preset="tiny", backend="cpu", batches=(2,), modes=("train",), steps=1, warmup=0, hf_batches=(1, 2),
+            chunk_keys=64, profile=str(prof), profile_steps=1))
+    finally:
+        kernels.set_policy(previous)
+    table = runner.format_table(report)
+    assert [(r["mode"], r["batch"]) for r in report["hf_sweep"]] == [("train", 1), ("train", 2)]
+    assert all("ours" not in r and r["hf"]["images_per_s"] > 0 for r in report["hf_sweep"])
+    (best,) = report["best_vs_best"]
+    hf_rates = [r["hf"]["images_per_s"] for r in report["hf_sweep"] + report["rows"]]
+    assert best["hf_images_per_s"] == max(hf_rates) and best["ours_batch"] == 2
+    assert best["ratio"] == pytest.approx(best["ours_images_per_s"] / best["hf_images_per_s"])
+    assert "best vs best, train 16^2" in table and "HF alone: train batch 1" in table
+    text = prof.read_text()
+    assert text.startswith("tiny train batch 2 16^2") and "matmul" in text and "top operators" in text
+    assert report["rows"][0]["ours"]["profile"]["busy_ms_per_step"] > 0
+    assert True in calls  # 256 pixels over chunks of 64, with gradients: the split-key path trained
+
+
+def test_bench_cli_passes_the_new_flags(monkeypatch, tmp_path):
+    from perceiver_core.commands.bench import runner
+
+    seen = []
+    monkeypatch.setattr(runner, "run_bench", lambda opts: seen.append(opts) or {})
+    monkeypatch.setattr(runner, "format_table", lambda report: "")
+    assert main(["bench", "--preset", "imagenet-batch", "--hf-batch", "16,32", "--profile",
+                 str(tmp_path / "p.txt"), "--quiet"]) == 0
+    assert seen[0].hf_batches == (16, 32) and seen[0].profile == str(tmp_path / "p.txt")
+    assert seen[0].preset == "imagenet-batch"
+
+
+def test_bench_flag_errors_are_one_line(tmp_path, capsys):
+    assert main(["bench", "--preset", "tiny", "--no-hf", "--hf-batch", "2", "--quiet"]) == 2
+    assert "--hf-batch runs HF's model" in capsys.readouterr().err
+    assert main(["bench", "--preset", "tiny", "--profile", str(tmp_path / "missing" / "p.txt"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "does not exist" in err and err.count("\n") == 1
+
+
+@pytest.mark.slow
+def test_large_image_training_preset_runs_on_the_cpu_at_a_small_size(tmp_path):
+    """The single-image training preset (the ImageNet config) end to end at 32^2 over chunks of 256 pixels:
+    ours alone, train mode, time and peak memory reported (the GPU runs it at 1024^2 and 2048^2)."""
+    from perceiver_core.model.layers import kernels
+
+    previous = kernels.get_policy()
+    out = tmp_path / "large.json"
+    try:
+        assert main(["bench", "--backend", "cpu", "--preset", "imagenet-large-train", "--size", "32", "--no-hf",
+                     "--steps", "1", "--warmup", "0", "--chunk-keys", "256", "--out", str(out), "--quiet"]) == 0
+    finally:
+        kernels.set_policy(previous)
+    (row,) = json.loads(out.read_text())["rows"]
+    assert (row["mode"], row["batch"], row["size"]) == ("train", 1, 32)
+    assert row["ours"]["median_step_s"] > 0 and row["ours"]["peak_memory_bytes"] > 0

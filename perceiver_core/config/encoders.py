@@ -47,9 +47,18 @@ class PerceiverEncoderConfig(ComponentConfig):
         None, ge=0, description="in inference, cross-attend over chunks of this many input elements with an "
                                 "online softmax (exact; bounds memory for very large inputs); None: the "
                                 "backend's policy (chunks for inputs of 65,536 elements and more); 0: never")
+    cross_attend_train_chunk_keys: int | None = Field(
+        None, ge=0, description="in training, cross-attend over chunks of this many input elements with a "
+                                "split-key backward that recomputes each chunk (exact; the cross-attend's memory "
+                                "then grows with the chunk, not the input; about 1.5x its FLOPs); None: the "
+                                "backend's policy (inputs of 262,144 elements and more, when dropout is 0); 0: never")
 
     @model_validator(mode="after")
     def _check(self):
+        if self.cross_attend_train_chunk_keys and self.dropout > 0:
+            raise ValueError(f"cross_attend_train_chunk_keys ({self.cross_attend_train_chunk_keys}) cannot be "
+                             f"combined with dropout ({self.dropout}): the split-key cross-attend has no attention "
+                             "dropout; set dropout = 0 or leave cross_attend_train_chunk_keys unset")
         if self.num_cross_attends > self.num_blocks:
             raise ValueError(f"num_cross_attends ({self.num_cross_attends}) cannot exceed num_blocks "
                              f"({self.num_blocks}): each cross-attend is followed by a latent block")

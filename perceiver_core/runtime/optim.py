@@ -69,7 +69,9 @@ def make_optimizer(model: nn.Module, name: str, lr: float, weight_decay: float, 
     groups = param_groups(model, weight_decay)
     if name == "lamb":
         return Lamb(groups, lr=lr, betas=betas)
-    fused = device.type == "cuda"
+    # Fused kernels on CUDA and on the CPU: the CPU's per-tensor loop (10 small ops per parameter tensor) cost the
+    # digits pipeline 1.5 ms of CPU per step against 0.3 ms fused (benchmarks/digits_phases.py, docs/benchmarks.md)
+    fused = device.type in ("cuda", "cpu")
     return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)
 
 

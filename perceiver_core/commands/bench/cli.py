@@ -4,12 +4,15 @@
     perceiver bench --preset imagenet --modes infer --out imagenet.json
     perceiver bench --backend cuda --preset imagenet-batch --compile --out batch.json
     perceiver bench --backend cuda --preset imagenet-sizes --chunk-keys 16384 --no-hf --out sizes.json
+    perceiver bench --backend cuda --preset imagenet --modes train --batch 32,64,128 --hf-batch 16,32,64 --compile
+    perceiver bench --backend cuda --preset imagenet-large-train --no-hf --profile large.txt
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ...errors import UserError
@@ -52,7 +55,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cuda-graphs", action="store_true",
                    help="inference: replay our forward as one CUDA graph per shape (no launch overhead)")
     p.add_argument("--chunk-keys", type=int, metavar="C",
-                   help="cross-attend over chunks of C keys in inference (online softmax)")
+                   help="cross-attend over chunks of C keys for inputs over C keys: online softmax in inference, "
+                        "split-key attention (backward recomputing each chunk) in training")
+    p.add_argument("--hf-batch", type=_ints, metavar="B[,B...]",
+                   help="also run HF's model alone at these batches (stopping at the first out of memory) and "
+                        "report the best-vs-best ratio (default: the preset's, e.g. imagenet-batch's 16,32,64,128)")
+    p.add_argument("--profile", metavar="FILE",
+                   help="after timing, profile a few of our steps per run and write the grouped kernel table "
+                        "(CUDA kernels; CPU operators) to FILE (as benchmarks/profile_step.py prints it)")
     p.add_argument("--activation-checkpointing", action="store_true",
                    help="recompute our encoder's blocks in the backward pass (less memory for large batches)")
     p.add_argument("--seed", type=int, default=0)
@@ -65,6 +75,11 @@ def run_from_args(args) -> int:
 
     if args.steps is not None and args.steps < 1:
         raise UserError("--steps must be at least 1")
+    for flag, path in (("--out", args.out), ("--profile", args.profile)):
+        if path and not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            raise UserError(f"{flag} {path}: the folder {os.path.dirname(os.path.abspath(path))} does not exist")
+    if args.hf_batch and args.no_hf:
+        raise UserError("--hf-batch runs HF's model: drop --no-hf, or drop --hf-batch")
     if args.warmup is not None and args.warmup < 0:
         raise UserError("--warmup cannot be negative")
     if args.chunk_keys is not None and args.chunk_keys < 1:
@@ -74,7 +89,8 @@ def run_from_args(args) -> int:
                         sizes=args.size, modes=args.modes, steps=args.steps, warmup=args.warmup,
                         hf=not args.no_hf, compile=args.compile, compile_mode=args.compile_mode,
                         cuda_graphs=args.cuda_graphs, chunk_keys=args.chunk_keys,
-                        activation_checkpointing=args.activation_checkpointing, seed=args.seed,
+                        activation_checkpointing=args.activation_checkpointing, hf_batches=args.hf_batch,
+                        profile=args.profile, seed=args.seed,
                         out=args.out, log=log)
     try:
         report = run_bench(opts)

@@ -17,6 +17,8 @@ class Preset:
     sections: pipeline sections (section -> {"use": name, **config}) of our model, without `data`.
     image_size: side of the square RGB input; batches / sizes: the sweeps (one run per batch, per size).
     hf: keyword arguments of transformers' PerceiverConfig for the same architecture (None: no HF peer).
+    hf_batches: batches HF's model is also run at alone, to find its own best (the table's best-vs-best ratio).
+    steps: timed steps per run (the median is reported; at least 10 everywhere, the measurement guide's floor).
     """
 
     name: str
@@ -27,6 +29,7 @@ class Preset:
     batches: tuple[int, ...] = (1,)
     sizes: tuple[int, ...] = ()
     hf: dict[str, Any] | None = None
+    hf_batches: tuple[int, ...] = ()
     steps: int = 10
     warmup: int = 2
     modes: tuple[str, ...] = ("train", "infer")
@@ -85,22 +88,25 @@ _HIP_SIZES = (224, 512, 1024, 2048)
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     _imagenet("imagenet", "Perceiver IO ImageNet, Fourier K=64, 224^2, 512 x 1024 latents, 8 x 6 (48.4M params)",
-              batches=(1,), steps=3, warmup=1),
-    _imagenet("imagenet-batch", "the ImageNet config over a batch sweep (GPU: 32, 64, 128, 256)",
-              batches=(32, 64, 128, 256), steps=10, warmup=3),
+              batches=(1,), warmup=1),
+    _imagenet("imagenet-batch",
+              "the ImageNet config over a batch sweep (GPU: 32, 64, 128, 256; HF alone at 16 ... 128)",
+              batches=(32, 64, 128, 256), hf_batches=(16, 32, 64, 128), steps=10, warmup=3),
     _imagenet("imagenet-sizes", "the ImageNet config, inference at batch 1 over 64^2 ... 4096^2 (4k to 16.8M inputs)",
               batches=(1,), sizes=(64, 128, 256, 512, 1024, 2048, 4096), modes=("infer",), steps=10, warmup=2),
+    _imagenet("imagenet-large-train", "the ImageNet config, training steps on one 1024^2 or 2048^2 raw-pixel image "
+              "(split-key cross-attend)", batches=(1,), sizes=(1024, 2048), modes=("train",), steps=10, warmup=2),
     Preset("tiny", "CI-sized: 32 x 64 latents, 2 x 2 self-attends, 16^2 RGB, Fourier K=4 (seconds on a CPU)",
            _imagenet_sections(32, 64, 2, 2, 4, 10), image_size=16, num_classes=10, batches=(4,),
-           hf=_hf(32, 64, 2, 2, 16, 10, 4), steps=3, warmup=1),
+           hf=_hf(32, 64, 2, 2, 16, 10, 4), warmup=1),
     Preset("hip-16", "HiP-16 encoder + class query on raw pixels, batch 1 at 224^2 ... 2048^2 (50k to 4.2M inputs)",
            _hip_sections(1000, variant="16", position_encoding_channels=512), image_size=224, num_classes=1000,
-           batches=(1,), sizes=_HIP_SIZES, steps=3, warmup=1),
+           batches=(1,), sizes=_HIP_SIZES, warmup=1),
     Preset("hip-256", "HiP-256 encoder + class query on raw pixels, batch 1 at 224^2 ... 2048^2",
            _hip_sections(1000, variant="256", position_encoding_channels=512), image_size=224, num_classes=1000,
-           batches=(1,), sizes=_HIP_SIZES, steps=3, warmup=1),
+           batches=(1,), sizes=_HIP_SIZES, warmup=1),
     Preset("hip-tiny", "CI-sized HiP: groups 4-1-4, 16^2 RGB (seconds on a CPU)",
            _hip_sections(10, num_groups=(4, 1, 4), self_attends=(1, 1, 1), latents=(8, 16, 8), channels=(32, 64, 32),
                          self_attend_heads=(2, 4, 2), embedding_channels=16),
-           image_size=16, num_classes=10, batches=(2,), steps=2, warmup=1),
+           image_size=16, num_classes=10, batches=(2,), warmup=1),
 ]}

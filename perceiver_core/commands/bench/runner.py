@@ -43,6 +43,9 @@ class BenchOptions:
     cuda_graphs: bool = False
     chunk_keys: int | None = None
     activation_checkpointing: bool = False
+    hf_batches: tuple[int, ...] | None = None
+    profile: str | None = None
+    profile_steps: int = 3
     seed: int = 0
     out: str | None = None
     log: Callable[[str], None] = field(default=lambda s: None)
@@ -106,12 +109,12 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
 
 
 def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int, size: int,
-              steps: int, warmup: int, peak: float, with_hf: bool = True) -> dict[str, Any]:
+              steps: int, warmup: int, peak: float, with_hf: bool = True, hf_alone: bool = False) -> dict[str, Any]:
     device = backend.device()
     g = torch.Generator().manual_seed(opts.seed)
     images = torch.rand(batch, size, size, 3, generator=g).to(device)  # [B, H, W, 3], never zeros
     labels = torch.randint(0, preset.num_classes, (batch,), generator=g).to(device)
-    kinds = ["ours"] + (["hf"] if with_hf and opts.hf and preset.hf is not None else [])
+    kinds = ["hf"] if hf_alone else ["ours"] + (["hf"] if with_hf and opts.hf and preset.hf is not None else [])
     overrides = {"encoder": {"activation_checkpointing": True}} if opts.activation_checkpointing else None
 
     def build(kind: str, counting: bool = False):
@@ -160,6 +163,10 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
             backend.synchronize()
             results[kind]["times"].append(time.perf_counter() - start)
         opts.log(f"  {mode} batch {batch} size {size}: step {i + 1}/{steps}")
+    if opts.profile and "ours" in kinds:  # after the timed steps: the profiler's overhead is not in the times
+        from .profile import profile_steps
+
+        results["ours"]["profile"] = profile_steps(step_fns["ours"], opts.profile_steps, device)
     row: dict[str, Any] = {"mode": mode, "batch": batch, "size": size, "steps": steps}
     for kind in kinds:
         r = results[kind]
@@ -170,7 +177,7 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
         r["tflops_per_s"] = r["flops_per_step"] / median / 1e12
         r["mfu"] = r["flops_per_step"] / median / peak if peak else None
         row[kind] = r
-    if "hf" in row:
+    if "hf" in row and "ours" in row:
         row["speedup_vs_hf"] = row["ours"]["images_per_s"] / row["hf"]["images_per_s"]
     del models, step_fns
     gc.collect()
@@ -195,7 +202,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     if opts.compile and not backend.should_compile(True):
         raise UserError(f"backend {backend.name!r} does not compile models; drop --compile")
     if opts.chunk_keys is not None:
-        kernels.set_policy(kernels.get_policy().with_(chunk_keys=opts.chunk_keys, chunk_min_keys=opts.chunk_keys))
+        kernels.set_policy(kernels.get_policy().with_(chunk_keys=opts.chunk_keys, chunk_min_keys=opts.chunk_keys,
+                                                      train_chunk_min_keys=opts.chunk_keys))
     peak = matmul_peak(device, dtype)
     batches = opts.batches or preset.batches
     sizes = opts.sizes or preset.sizes or (preset.image_size,)
@@ -218,9 +226,25 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                         if device.type == "cuda":
                             torch.cuda.empty_cache()
                 rows.append(row or {"mode": mode, "batch": batch, "size": size, "error": "out of memory"})
+    hf_sweep = []
+    hf_batches = opts.hf_batches if opts.hf_batches is not None else preset.hf_batches
+    if opts.hf and preset.hf is not None and hf_batches:  # HF alone at each batch: its own best, not only ours'
+        for mode in modes:
+            for size in sizes:
+                for batch in sorted(hf_batches):
+                    opts.log(f"{preset.name}: HF alone, {mode}, batch {batch}, {size}x{size}")
+                    try:
+                        row = _run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak, hf_alone=True)
+                    except torch.OutOfMemoryError:
+                        gc.collect()
+                        if device.type == "cuda":
+                            torch.cuda.empty_cache()
+                        hf_sweep.append({"mode": mode, "batch": batch, "size": size, "error": "out of memory"})
+                        break  # larger batches will not fit either
+                    hf_sweep.append(row)
     later = matmul_peak(device, dtype)
     if later > peak:  # a busy machine at the start: re-derive MFU from the better peak
-        for row in rows:
+        for row in rows + hf_sweep:
             for kind in ("ours", "hf"):
                 if kind in row and row[kind].get("mfu") is not None:
                     row[kind]["mfu"] *= peak / later
@@ -237,12 +261,49 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
               "activation_checkpointing": opts.activation_checkpointing,
               "chunk_keys": opts.chunk_keys, "peak_flops": peak, "peak_source": f"measured {str(dtype)[6:]} matmul",
               "torch": torch.__version__, "transformers": hf_version, "python": platform.python_version(),
-              "threads": torch.get_num_threads(), "rows": rows, "scaling": scaling}
+              "threads": torch.get_num_threads(), "rows": rows, "hf_sweep": hf_sweep,
+              "best_vs_best": best_vs_best(rows + hf_sweep), "scaling": scaling}
+    if opts.profile:
+        write_profiles(report, opts.profile)
     if opts.out:
         with open(opts.out, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
     return report
+
+
+def best_vs_best(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (mode, size): our best images/s over the batches run and HF's best over its runs (beside ours and
+    alone), and their ratio: the comparison that does not depend on the batch one model happens to prefer."""
+    out = []
+    for key in sorted({(r["mode"], r["size"]) for r in rows}):
+        best: dict[str, tuple[float, int]] = {}
+        for r in rows:
+            if (r["mode"], r["size"]) != key:
+                continue
+            for kind in ("ours", "hf"):
+                if kind in r and (kind not in best or r[kind]["images_per_s"] > best[kind][0]):
+                    best[kind] = (r[kind]["images_per_s"], r["batch"])
+        if "ours" in best and "hf" in best:
+            out.append({"mode": key[0], "size": key[1], "ours_batch": best["ours"][1],
+                        "ours_images_per_s": best["ours"][0], "hf_batch": best["hf"][1],
+                        "hf_images_per_s": best["hf"][0], "ratio": best["ours"][0] / best["hf"][0]})
+    return out
+
+
+def write_profiles(report: dict[str, Any], path: str) -> None:
+    """The grouped kernel (CUDA) or operator (CPU) table of every run that was profiled, one after another."""
+    from .profile import format_profile
+
+    parts = []
+    for row in report["rows"]:
+        prof = row.get("ours", {}).get("profile")
+        if prof is not None:
+            parts.append(format_profile(prof, f"{report['preset']} {row['mode']} batch {row['batch']} "
+                                              f"{row['size']}^2 on {report['device']} [{report['dtype']}"
+                                              f"{', compiled' if report['compile'] else ''}]"))
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("\n\n".join(parts) + "\n")
 
 
 def power_fit(xs: list[float], ys: list[float]) -> dict[str, float]:
@@ -311,6 +372,16 @@ def format_table(report: dict[str, Any]) -> str:
             f"{(ours['mfu'] or 0) * 100:>8.1f}%{((hf['mfu'] or 0) * 100 if hf else float('nan')):>7.1f}%"
             f"{ours['flops_per_image'] / 1e9:>10.2f}{mem(ours):>10}{mem(hf):>9}"
             + (f"  (HF: {row['hf_error']})" if row.get("hf_error") else ""))
+    sweep = report.get("hf_sweep") or []
+    if sweep:
+        lines.append("HF alone: " + ", ".join(
+            f"{r['mode']} batch {r['batch']} {r['size']}^2: "
+            + (r["error"] if "error" in r else f"{r['hf']['images_per_s']:.2f} img/s ({mem(r['hf'])})")
+            for r in sweep))
+    for b in report.get("best_vs_best") or []:
+        lines.append(f"best vs best, {b['mode']} {b['size']}^2: ours {b['ours_images_per_s']:.2f} img/s (batch "
+                     f"{b['ours_batch']}) / HF {b['hf_images_per_s']:.2f} img/s (batch {b['hf_batch']}) = "
+                     f"{b['ratio']:.2f}x")
     for what, fit in report.get("scaling", {}).items():
         if what == "inputs":
             continue

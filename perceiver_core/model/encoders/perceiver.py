@@ -70,23 +70,34 @@ class PerceiverEncoder(Encoder):
         return True  # whole inputs too: the cross-attend concatenates the position features itself
 
     def forward_stream(self, stream: InputStream) -> Encoded:
-        """In inference, inputs over the chunk threshold are read chunk by chunk (position features computed per
-        chunk); otherwise each cross-attend gets the data and the position features and concatenates them inside
-        its block (fused there when compiled)."""
+        """Inputs over the chunk threshold are read chunk by chunk (position features computed per chunk; with
+        gradients through the split-key cross-attend, whose backward recomputes each chunk); otherwise each
+        cross-attend gets the data and the position features and concatenates them inside its block (fused there
+        when compiled)."""
         latents = self._latents(stream.batch_size)  # [B, N, D]
-        chunked = not torch.is_grad_enabled() and kernels.should_chunk(stream.num_elements,
-                                                                       chunk=self.config.cross_attend_chunk_keys)
+        chunked, chunk = self._chunking(stream.num_elements)
         data, features = (None, None) if chunked else stream.data_and_features()  # [B, M, C], [B|1, M, P]
         for i, block_index in enumerate(self.block_plan):
             if i < len(self.cross_plan):
                 block = self.cross_attends[self.cross_plan[i]]
                 if chunked:
-                    latents = kernels.chunked_cross_attend(block, latents, stream,
-                                                           chunk=self.config.cross_attend_chunk_keys)  # [B, N, D]
+                    latents = kernels.chunked_cross_attend(block, latents, stream, chunk=chunk)  # [B, N, D]
                 else:
                     latents = self._cross_attend(block, latents, data, stream.mask, features)  # [B, N, D]
             latents = self._run(self.blocks[block_index], latents)  # [B, N, D]
         return Encoded(latents=latents, inputs=stream.base)
+
+    def _chunking(self, num_elements: int) -> tuple[bool, int | None]:
+        """(whether the cross-attends run over chunks of keys, the configured chunk or None for the policy's).
+        In inference: `cross_attend_chunk_keys`; with gradients: `cross_attend_train_chunk_keys` (the split-key
+        path; not taken automatically with dropout, which it does not implement)."""
+        c = self.config
+        if not torch.is_grad_enabled():
+            return kernels.should_chunk(num_elements, chunk=c.cross_attend_chunk_keys), c.cross_attend_chunk_keys
+        if c.cross_attend_train_chunk_keys is None and c.dropout > 0 and self.training:
+            return False, None
+        return (kernels.should_chunk(num_elements, chunk=c.cross_attend_train_chunk_keys, grad=True),
+                c.cross_attend_train_chunk_keys)
 
     def _latents(self, batch: int) -> torch.Tensor:
         return self.latents.unsqueeze(0).expand(batch, -1, -1)  # [B, N, D]
@@ -103,15 +114,16 @@ class PerceiverEncoder(Encoder):
 
     def _cross_attend(self, block: CrossAttention, latents, x, mask, features=None):
         """latents [B, N, D] attend to x [B, M, C] (+ features [B|1, M, P] concatenated inside the block); chunked
-        over M in inference when the policy says so.
+        over M when the config or the policy says so (`_chunking`; forward_stream decides for streamed inputs).
 
         With activation checkpointing the batch is recomputed in slices of `checkpoint_slice` examples: a
         cross-attend's activations are [B, M, C]- and [B, N, M]-sized (about 0.25 GB per 224^2 image in bf16),
         so recomputing the whole batch at once would need them all again in the backward.
         """
-        if features is None and not torch.is_grad_enabled() and kernels.should_chunk(
-                x.shape[1], chunk=self.config.cross_attend_chunk_keys):
-            return kernels.chunked_cross_attend(block, latents, x, mask, self.config.cross_attend_chunk_keys)
+        if features is None:
+            chunked, chunk = self._chunking(x.shape[1])
+            if chunked:  # recomputes per chunk itself: no activation checkpointing around it
+                return kernels.chunked_cross_attend(block, latents, x, mask, chunk)  # [B, N, D]
         size = self.config.checkpoint_slice
         if not self._checkpointing() or x.shape[0] <= size:
             return self._run(block, latents, x, mask, features)

@@ -14,9 +14,10 @@ tests/test_kernels.py:
   (the ImageNet cross-attend's 261 channels pad to 264 > flash's 256), scores and probabilities are held in the
   inputs' dtype: two large GEMMs and one fused softmax. SDPA's math kernel would upcast every operand to fp32
   and the memory-efficient kernel's backward crawls with one head over long keys.
-- Chunked cross-attend (`chunked_cross_attend`): for very large inputs in inference, keys are processed in
-  chunks with an online softmax (flash-decoding style): per chunk the position features, LayerNorm, K and V are
-  computed and folded into a running (max, sum, accumulator), so the input is never materialised whole.
+- Chunked cross-attend (`chunked_cross_attend`): for very large inputs, keys are processed in chunks with an
+  online softmax (flash-decoding style): per chunk the position features, LayerNorm, K and V are computed and
+  folded into a running (max, sum, accumulator), so the input is never materialised whole. With gradients it is
+  split-key attention (`split_key.py`): the backward recomputes each chunk from the saved log-sum-exp.
 
 Nothing here changes parameters: weights of the plain path load unchanged.
 """
@@ -30,6 +31,8 @@ from typing import Iterator, Literal
 
 import torch
 import torch.nn.functional as F
+
+from .split_key import _forward_chunks, split_key_attention
 
 PadMode = Literal["auto", "always", "never"]
 
@@ -52,6 +55,9 @@ class AttentionPolicy:
     chunk_budget_elements: the chunked cross-attend shrinks its chunk so that one [B, H, N, chunk] fp32
         temporary has at most this many elements (about three are alive at once).
     chunk_keys: key chunk of the chunked cross-attend; chunk_min_keys: inputs with fewer keys are not chunked.
+    train_chunk_min_keys: the same threshold with gradients (the split-key path, whose backward recomputes each
+        chunk: about 1.5x the cross-attend's FLOPs, for memory that does not grow with the input; 512^2 images
+        and up, where the plain path keeps [B, M, C]-sized activations of a few hundred MB per example).
     """
 
     pad_head_dim: PadMode = "auto"
@@ -64,6 +70,7 @@ class AttentionPolicy:
     materialise_inference_elements: int = 2**31
     chunk_keys: int = 16384
     chunk_min_keys: int = 65536
+    train_chunk_min_keys: int = 262144
     chunk_budget_elements: int = 2**26
 
     def with_(self, **changes) -> "AttentionPolicy":
@@ -268,45 +275,31 @@ def force_plain(delta: int) -> None:
     _FORCE_PLAIN = max(0, _FORCE_PLAIN + delta)
 
 
-def should_chunk(keys: int, policy: AttentionPolicy | None = None, chunk: int | None = None) -> bool:
-    """Whether a cross-attend over `keys` inputs takes the chunked path (inference only; see the encoder)."""
+def should_chunk(keys: int, policy: AttentionPolicy | None = None, chunk: int | None = None, *,
+                 grad: bool = False) -> bool:
+    """Whether a cross-attend over `keys` inputs takes the chunked path: `chunk` when the config sets one (0:
+    never), else the policy's threshold, `chunk_min_keys` in inference and `train_chunk_min_keys` with gradients
+    (the split-key path, `split_key.split_key_attention`)."""
     if _FORCE_PLAIN:
         return False
     policy = policy or _POLICY
     if chunk is not None:
         return chunk > 0 and keys > chunk
-    return keys >= policy.chunk_min_keys
+    return keys >= (policy.train_chunk_min_keys if grad else policy.chunk_min_keys)
 
 
 def chunked_attention_core(qh: torch.Tensor, num_keys: int, kv_fn, chunk: int) -> torch.Tensor:
-    """Online-softmax attention of qh [B, H, N, Dqk] over `num_keys` keys, `chunk` keys at a time.
+    """Online-softmax attention of qh [B, H, N, Dqk] over `num_keys` keys, `chunk` keys at a time (no gradients;
+    `split_key.split_key_attention` is the differentiable form).
 
     kv_fn(start, stop) -> (k [B, H, c, Dqk], v [B, H, c, Dv], key_mask [B, c] or None) computes the keys and
     values of one chunk (position features, LayerNorm and projections). Accumulates in fp32: running max
     m [B, H, N, 1], running sum l and the weighted value sum acc [B, H, N, Dv]. Fully masked rows give zeros,
     as SDPA does.
     """
-    b, h, n, dqk = qh.shape
-    scale = 1.0 / math.sqrt(dqk)
-    q32 = qh.float() * scale
-    m_run = torch.full((b, h, n, 1), float("-inf"), device=qh.device)
-    l_run = torch.zeros((b, h, n, 1), device=qh.device)
-    acc = None
-    for start in range(0, num_keys, chunk):
-        k, v, key_mask = kv_fn(start, min(start + chunk, num_keys))  # [B, H, c, Dqk], [B, H, c, Dv], [B, c]
-        s = torch.matmul(q32, k.float().transpose(-1, -2))  # [B, H, N, c]
-        if key_mask is not None:
-            s = s.masked_fill(~key_mask[:, None, None, :], float("-inf"))
-        m_new = torch.maximum(m_run, s.amax(dim=-1, keepdim=True))  # [B, H, N, 1]
-        m_safe = torch.where(torch.isinf(m_new), torch.zeros_like(m_new), m_new)  # all -inf so far
-        p = torch.exp(s - m_safe)  # [B, H, N, c]
-        correction = torch.exp(m_run - m_safe)  # [B, H, N, 1]
-        l_run = l_run * correction + p.sum(dim=-1, keepdim=True)
-        pv = torch.matmul(p, v.float())  # [B, H, N, Dv]
-        acc = pv if acc is None else acc * correction + pv
-        m_run = m_new
-        del s, p
-    return (acc / l_run.clamp_min(torch.finfo(torch.float32).tiny)).to(qh.dtype)  # [B, H, N, Dv]
+    out, _ = _forward_chunks(qh, num_keys, chunk, 1.0 / math.sqrt(qh.shape[-1]),
+                             lambda start, stop, _: kv_fn(start, stop), ())
+    return out.to(qh.dtype)  # [B, H, N, Dv]
 
 
 _CHUNKED_OBSERVERS: list[list] = []
@@ -326,13 +319,16 @@ def observe_chunked_attention(shapes: list) -> Iterator[list]:
 
 def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | None = None,
                          chunk: int | None = None) -> torch.Tensor:
-    """`CrossAttention.forward(q, kv, key_mask)` computed over chunks of keys; same parameters, same result.
+    """`CrossAttention.forward(q, kv, key_mask)` computed over chunks of keys; same parameters, same result, same
+    gradients.
 
     q [B, N, Cq] (latents); kv: the input [B, M, Ckv] as a tensor (then key_mask [B, M]) or an `InputStream`
     (which carries its own mask and computes position features per chunk) -> [B, N, Cq]. Per chunk: LayerNorm,
-    K and V projections, then the online softmax; only [B, c, Ckv]-sized intermediates exist at once.
+    K and V projections, then the online softmax; only [B, c, Ckv]-sized intermediates exist at once. With
+    gradients, the attention is `split_key.split_key_attention`: its backward recomputes each chunk, so nothing
+    [B, M, .]-sized is kept for it either (attention dropout is not supported there: the encoder checks).
     """
-    from ..input_stream import InputStream
+    from ..input_stream import InputStream, concat_features
 
     stream = kv if isinstance(kv, InputStream) else None
     attn = block.attention
@@ -341,22 +337,33 @@ def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | No
     # [B, H, N, chunk] fp32 temporaries: shrink the chunk for large batches so they stay within the budget
     chunk = min(chunk or _POLICY.chunk_keys, max(1024, _POLICY.chunk_budget_elements // (b * h * n)))
     qh = attn.q_proj(block.q_norm(q)).view(b, n, h, -1).transpose(1, 2)  # [B, H, N, Dqk]
+    params = [p for module in (block.kv_norm, attn.k_proj, attn.v_proj) for p in module.parameters()]
+    if stream is not None:
+        data, mask = stream.base.data, stream.mask  # [B, M, C], [B, M]
+        position = stream.position
+        ranged = position is not None and position.computes_ranges
+        # features [B|1, M, P]: computed per chunk when the encoding can (its weights then listed as params)
+        features = None if ranged else stream.features()
+        if ranged:
+            params += list(position.parameters())
+    else:
+        data, mask, features, ranged = kv, key_mask, None, False
 
-    def kv_fn(start: int, stop: int):
-        if stream is not None:
-            x, mask = stream.chunk(start, stop)  # [B, c, Ckv], [B, c]
-        else:
-            x, mask = kv[:, start:stop], None if key_mask is None else key_mask[:, start:stop]
+    def kv_fn(start: int, stop: int, sliced):
+        x, feats, chunk_mask = sliced  # [B, c, C], [B|1, c, P] or None, [B, c] or None
+        if ranged:
+            feats = stream.position.forward_range(stream.base, start, stop)  # [B|1, c, P]
+        x = block.kv_norm(concat_features(x, feats))  # [B, c, C + P]
         c = x.shape[1]
-        x = block.kv_norm(x)
         k = attn.k_proj(x).view(b, c, h, -1).transpose(1, 2)  # [B, H, c, Dqk]
         v = attn.v_proj(x).view(b, c, h, -1).transpose(1, 2)  # [B, H, c, Dv]
-        return k, v, mask
+        return k, v, chunk_mask
 
-    num_keys = stream.num_elements if stream is not None else kv.shape[1]
+    num_keys = data.shape[1]
     for shapes in _CHUNKED_OBSERVERS:
         shapes.append((b, h, n, num_keys, attn.qk_channels // h, attn.v_channels // h))
-    out = chunked_attention_core(qh, num_keys, kv_fn, chunk)  # [B, H, N, Dv]
+    out = split_key_attention(qh, num_keys, kv_fn, chunk, sliced=(data, features, mask),
+                              params=[p for p in params if p.requires_grad])  # [B, H, N, Dv]
     out = out.transpose(1, 2).reshape(b, n, attn.v_channels)  # [B, N, Cv]
     attended = block.dropout(attn.o_proj(out))  # [B, N, Cq]
     x = q + attended if block.use_query_residual else attended
