@@ -29,6 +29,9 @@ def concat_features(data: torch.Tensor, features: torch.Tensor | None) -> torch.
 class InputStream:
     """base: the preprocessor's array [B, M, C]; position: the pipeline's position encoding (None: no features)."""
 
+    #: True for several inputs packed (`packing.PackedStream`): its rows come from `chunk`, not from `base.data`
+    packed = False
+
     def __init__(self, base: ByteArray, position=None):
         self.base = base
         self.position = position

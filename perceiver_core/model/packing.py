@@ -100,6 +100,8 @@ class PackedStream(InputStream):
     exists. `base` is the packed array's layout (segments, mask, batch): its data are not the input (a zero-stride
     tensor); a decoder that reads the inputs gets the materialised array (`Decoder.reads_inputs`)."""
 
+    packed = True
+
     def __init__(self, packing: Packing, parts, hides):
         self.packing, self.hides = packing, hides
         self.names = [name for name, _, _ in parts]

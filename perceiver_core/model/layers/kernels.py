@@ -338,7 +338,13 @@ def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | No
     chunk = min(chunk or _POLICY.chunk_keys, max(1024, _POLICY.chunk_budget_elements // (b * h * n)))
     qh = attn.q_proj(block.q_norm(q)).view(b, n, h, -1).transpose(1, 2)  # [B, H, N, Dqk]
     params = [p for module in (block.kv_norm, attn.k_proj, attn.v_proj) for p in module.parameters()]
-    if stream is not None:
+    rows = False  # the stream computes its own rows [start, stop) (several inputs packed: `PackedStream`)
+    if stream is not None and stream.packed:
+        if torch.is_grad_enabled():  # packed once; the split-key backward slices it like any input
+            data, mask, features, ranged = stream.materialise().data, stream.mask, None, False  # [B, M, W]
+        else:  # inference: each chunk's rows from the inputs themselves, the packed array never exists
+            data, mask, features, ranged, rows = None, None, None, False, True
+    elif stream is not None:
         data, mask = stream.base.data, stream.mask  # [B, M, C], [B, M]
         position = stream.position
         ranged = position is not None and position.computes_ranges
@@ -351,6 +357,8 @@ def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | No
 
     def kv_fn(start: int, stop: int, sliced):
         x, feats, chunk_mask = sliced  # [B, c, C], [B|1, c, P] or None, [B, c] or None
+        if rows:
+            x, chunk_mask = stream.chunk(start, stop)  # [B, c, W] (features inside), [B, c]
         if ranged:
             feats = stream.position.forward_range(stream.base, start, stop)  # [B|1, c, P]
         x = block.kv_norm(concat_features(x, feats))  # [B, c, C + P]
@@ -359,7 +367,7 @@ def chunked_cross_attend(block, q: torch.Tensor, kv, key_mask: torch.Tensor | No
         v = attn.v_proj(x).view(b, c, h, -1).transpose(1, 2)  # [B, H, c, Dv]
         return k, v, chunk_mask
 
-    num_keys = data.shape[1]
+    num_keys = stream.num_elements if rows else data.shape[1]
     for shapes in _CHUNKED_OBSERVERS:
         shapes.append((b, h, n, num_keys, attn.qk_channels // h, attn.v_channels // h))
     out = split_key_attention(qh, num_keys, kv_fn, chunk, sliced=(data, features, mask),
