@@ -108,7 +108,8 @@ def test_fsdp_refuses_what_it_does_not_support_in_one_line():
     from perceiver_core.runtime.training import _check_fsdp
 
     spec = load_registry([TINY], include_default=False).resolve(
-        "tiny", ["train.parallel=fsdp", "train.ema_decay=0.99", "train.compile=true"])
+        "tiny", ["train.parallel=fsdp", "train.ema_decay=0.99", "train.compile=true",
+                 "encoder.cross_attend_train_chunk_keys=64", "encoder.dropout=0"])
 
     class Backend:
         name = "cpu"
@@ -118,10 +119,11 @@ def test_fsdp_refuses_what_it_does_not_support_in_one_line():
             return torch.float16
 
     with pytest.raises(UserError) as info:
-        _check_fsdp(spec.train, Backend())
+        _check_fsdp(spec.train, Backend(), spec)
     message = str(info.value)
     assert "\n" not in message
-    for what in ("train.ema_decay", "train.compile", "fp16", "train.parallel = 'ddp'"):
+    for what in ("train.ema_decay", "train.compile", "fp16", "encoder.cross_attend_train_chunk_keys",
+                 "train.parallel = 'ddp'"):
         assert what in message
 
 

@@ -124,8 +124,12 @@ class Trainer:
         if self.fsdp:
             from .fsdp import shard_model
 
-            _check_fsdp(cfg, self.backend)
+            _check_fsdp(cfg, self.backend, self.spec)
             shard_model(self.model, self.device, self.dist.world_size)
+            from ..model.layers import kernels
+
+            # the chunked (split-key) cross-attend calls a block's layers, not the sharded block: plain path only
+            kernels.force_plain(+1)
         self.train_examples = self.dataset.examples(cfg.train_split)
         self.eval_examples = self.dataset.examples(cfg.eval_split)
         # validation: a split of the dataset, or a seeded fraction of the training split; then per-epoch monitoring
@@ -583,9 +587,13 @@ class _Subset(Sequence):
         return self.examples[self.indices[i]]
 
 
-def _check_fsdp(cfg, backend: Backend) -> None:
+def _check_fsdp(cfg, backend: Backend, spec=None) -> None:
     """What train.parallel = 'fsdp' does not support, refused in one line before anything is sharded."""
     refused = []
+    encoder = getattr(spec["encoder"].config, "cross_attend_train_chunk_keys", None) if spec is not None else None
+    if encoder:
+        refused.append("encoder.cross_attend_train_chunk_keys (the split-key cross-attend reads a block's layers, "
+                       "not the sharded block)")
     if cfg.ema_decay is not None:
         refused.append("train.ema_decay (the average would have to be sharded too)")
     if cfg.compile:
