@@ -1,24 +1,27 @@
 """Settings of the training loop."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
 from .base import ComponentConfig
+from .numbers import Seed
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class TrainConfig(ComponentConfig):
     epochs: int = Field(10, ge=1, description="passes over the training split")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
-    lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    lr: float = Field(1e-3, gt=0, le=10, description="peak learning rate")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final learning rate as a fraction of lr (cosine)")
     warmup_steps: int | None = Field(None, ge=0, description="linear warm-up steps (default: 5% of all steps)")
     weight_decay: float = Field(
-        0.01, ge=0, description="decoupled weight decay (not on vectors nor on what modules name in no_weight_decay())")
+        0.01, ge=0, le=10, description="decoupled weight decay (not on vectors nor on what modules name in no_weight_decay())")
     optimizer: Literal["adamw", "lamb"] = Field("adamw", description="optimizer")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas")
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="Adam betas, each in [0, 1)")
     grad_clip: float | None = Field(1.0, gt=0, description="clip the global gradient norm (None: off)")
-    seed: int = Field(0, description="seed of initialisation, shuffling and augmentation")
+    seed: Seed = Field(0, description="seed of initialisation, shuffling and augmentation")
     eval_every: int = Field(1, ge=1, description="evaluate on the eval split every N epochs")
     eval_split: str = Field("test", description="split used for evaluation during and after training")
     train_split: str = Field("train", description="split used for training")
