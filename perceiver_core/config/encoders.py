@@ -54,13 +54,14 @@ class PerceiverEncoderConfig(ComponentConfig):
         if self.num_cross_attends > self.num_blocks:
             raise ValueError(f"num_cross_attends ({self.num_cross_attends}) cannot exceed num_blocks "
                              f"({self.num_blocks}): each cross-attend is followed by a latent block")
-        for field, heads in (("self_attend_qk_channels", self.self_attend_heads),
-                             ("self_attend_v_channels", self.self_attend_heads),
-                             ("cross_attend_qk_channels", self.cross_attend_heads),
-                             ("cross_attend_v_channels", self.cross_attend_heads)):
+        for field, heads in (("self_attend_qk_channels", "self_attend_heads"),
+                             ("self_attend_v_channels", "self_attend_heads"),
+                             ("cross_attend_qk_channels", "cross_attend_heads"),
+                             ("cross_attend_v_channels", "cross_attend_heads")):
             value = getattr(self, field)
-            if value is not None and value % heads:
-                raise ValueError(f"{field} ({value}) must be divisible by the number of heads ({heads})")
+            if value is not None and value % getattr(self, heads):
+                raise ValueError(f"{field} ({value}) must be divisible by the number of heads, {heads} "
+                                 f"({getattr(self, heads)})")
         if self.self_attend_qk_channels is None and self.latent_channels % self.self_attend_heads:
             raise ValueError(f"latent_channels ({self.latent_channels}) must be divisible by self_attend_heads "
                              f"({self.self_attend_heads}), or set self_attend_qk_channels")

@@ -431,7 +431,7 @@ def _locate_error(chain: list[_Entry], applied: list[tuple[list[str], str]], sub
     table-level error), else by file:line of the pipeline whose own table defines it."""
     for path, override in reversed(applied):  # the last --set of a key wins, as it did when applied
         n = min(len(path), len(subpath))
-        if path[:n] == subpath[:n]:
+        if n and path[:n] == subpath[:n]:
             key = _key_path(["pipelines", chain[0].name, *subpath])
             return RegistryError(message, file=f"--set {override}", key=key)
     return _error(_where(chain, subpath), subpath, message)
