@@ -174,6 +174,10 @@ _RAW = {
     "eval-split-unknown": _bad('train = { eval_split = "validation" }', "has no split 'validation'",
                                "pipelines.bad.train.eval_split"),
     "val-split-unknown": _bad('train = { val_split = "val" }', "has no split 'val'", "pipelines.bad.train.val_split"),
+    "val-split-and-fraction": _bad('train = { val_split = "test", val_fraction = 0.1 }',
+                                   "set train.val_split or train.val_fraction, not both", "pipelines.bad.train.val_"),
+    "early-stopping-without-validation": _bad("train = { early_stopping_patience = 3 }", "needs validation data",
+                                              "pipelines.bad.train.early_stopping_patience"),
     "cross-attends-exceed-blocks": _bad('encoder = { use = "perceiver", num_cross_attends = 3 }',
                                         "cannot exceed num_blocks", "pipelines.bad.encoder.num_cross_attends"),
     "model-of-absurd-size": _bad('encoder = { use = "perceiver", num_latents = 65536, latent_channels = 65536, '

@@ -1,6 +1,7 @@
 """The `perceiver` command. Exit codes: 0 ok, 2 bad input (one line on stderr, never a traceback), 1 a bug.
 
-Listing (`plugins`, `components`, `pipelines`, `validate`, `schema`) imports no torch.
+Listing (`plugins`, `components`, `pipelines`, `schema`, `validate --no-build`) imports no torch; `validate` builds
+every pipeline on the meta device (model/check.py), so it imports torch but allocates nothing.
 """
 
 from __future__ import annotations

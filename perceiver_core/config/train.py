@@ -2,7 +2,7 @@
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import ComponentConfig
 from .numbers import Seed
@@ -48,6 +48,16 @@ class TrainConfig(ComponentConfig):
     loggers: list[Literal["csv", "tensorboard"]] = Field(
         default_factory=list, description="extra loggers beside metrics.jsonl: csv (metrics.csv), tensorboard "
                                           "(tb/, needs perceiver-core[tensorboard])")
+
+    @model_validator(mode="after")
+    def _validation_data(self):
+        """What the loop would refuse at its start, refused when the file is validated."""
+        if self.val_split and self.val_fraction:
+            raise ValueError("set train.val_split or train.val_fraction, not both")
+        if self.early_stopping_patience is not None and not (self.val_split or self.val_fraction):
+            raise ValueError("train.early_stopping_patience needs validation data (train.val_split or "
+                             "train.val_fraction): early stopping never looks at the test split")
+        return self
 
 
 MODULES = ("preprocessor", "position", "encoder", "decoder", "task")
