@@ -180,6 +180,9 @@ _RAW = {
                                               "pipelines.bad.train.early_stopping_patience"),
     "cross-attends-exceed-blocks": _bad('encoder = { use = "perceiver", num_cross_attends = 3 }',
                                         "cannot exceed num_blocks", "pipelines.bad.encoder.num_cross_attends"),
+    "hip-modality-of-another-size": ('[pipelines.bad]\nextends = "hip-tiny"\nencoder = { use = "hip", modalities = '
+                                    '{ x = { index_shape = [1], channels = 1 } } }\n',
+                                    "its model does not take its data: modality 'x'", "pipelines.bad", True),
     "model-of-absurd-size": _bad('encoder = { use = "perceiver", num_latents = 65536, latent_channels = 65536, '
                                  'self_attend_heads = 1, share_blocks = false, num_blocks = 8 }',
                                  "more than the limit of 20,000,000,000", "pipelines.bad.encoder"),

@@ -47,8 +47,8 @@ class PipelineChecker:
         try:
             return self._check(spec)
         except BuildError as exc:
-            raise self._located(spec, [exc.section] if exc.section else [], exc.detail, str(exc), overrides) \
-                from None
+            raise self._located(spec, [exc.section] if exc.section else [], exc.detail, str(exc), overrides,
+                                built=True) from None
         except _Fault as exc:
             raise self._located(spec, exc.subpath, exc.message, f"pipeline {spec.name!r}: {exc.message}", overrides) \
                 from None
@@ -59,13 +59,13 @@ class PipelineChecker:
             raise self._located(spec, [section], str(exc), str(exc), overrides) from None
 
     # -- internals -----------------------------------------------------------------------------------------
-    def _dataset(self, spec: PipelineSpec) -> tuple[tuple[str, ...], dict[str, Any]] | DataError:
-        """The dataset's splits and info, once per distinct data table."""
+    def _dataset(self, spec: PipelineSpec) -> tuple[tuple[str, ...], dict[str, Any], Any] | DataError:
+        """The dataset's splits, info and a lazy first training example, once per distinct data table."""
         key = json.dumps(spec["data"].to_json(), sort_keys=True)
         if key not in self._datasets:
             try:
                 dataset = build_dataset(spec, self.pm)
-                self._datasets[key] = (tuple(dataset.splits), dict(dataset.info()))
+                self._datasets[key] = (tuple(dataset.splits), dict(dataset.info()), dataset)
             except DataError as exc:  # files missing or unreadable here: the data's problem, not the file's
                 self._datasets[key] = exc
         return self._datasets[key]
@@ -74,7 +74,7 @@ class PipelineChecker:
         dataset = self._dataset(spec)
         if isinstance(dataset, DataError):
             return f"pipeline {spec.name!r}: its data cannot be read here, so its model was not built: {dataset}"
-        splits, info = dataset
+        splits, info, data = dataset
         for key in SPLIT_KEYS:
             split = getattr(spec.train, key)
             if split is not None and split not in splits:
@@ -90,10 +90,11 @@ class PipelineChecker:
                              "is a bug in the component, please report it") from None
         self.builds += 1
         _check_size(model)
+        _check_forward(model, data, spec.train.train_split)
         return None
 
     def _located(self, spec: PipelineSpec, subpath: list[str], detail: str, message: str,
-                 overrides: list[str]) -> UserError:
+                 overrides: list[str], built: bool = False) -> UserError:
         if self.registry is None or spec.name not in {**self.registry.pipelines, **self.registry.presets}:
             return UserError(message)
         fields: Any = ()
@@ -101,7 +102,7 @@ class PipelineChecker:
             fields = type(spec[subpath[0]].config).model_fields
         elif subpath[:1] == ["train"]:
             fields = type(spec.train).model_fields
-        what = f"cannot build {subpath[0]} {spec[subpath[0]].use!r}: " if len(subpath) == 1 and \
+        what = f"cannot build {subpath[0]} {spec[subpath[0]].use!r}: " if built and len(subpath) == 1 and \
             subpath[0] in spec.components else ""
         return self.registry.error_at(spec.name, subpath, what + detail, overrides, fields)
 
@@ -124,6 +125,32 @@ def _check_size(model: torch.nn.Module) -> None:
         raise _Fault([section], f"the model would have {total:,} parameters ({total * 4 / 1e9:,.0f} GB in fp32), "
                                 f"more than the limit of {MAX_PARAMETERS:,}; its {section} alone has "
                                 f"{per_section[section]:,}: reduce its sizes")
+
+
+def _check_forward(model, dataset, split: str) -> None:
+    """One training example through the model on the meta device (shapes only): what the data gives must be what
+    the model was built for (e.g. a HiP modality of another size). Only the components' own errors count: an op
+    that the meta device cannot run says nothing about the file."""
+    from ..data.loader import collate
+
+    try:
+        examples = dataset.examples(split)
+        if len(examples) == 0:
+            return
+        batch = collate([model.prepare(examples[0])])
+    except UserError:
+        return  # the data's own problem, reported when training reads it
+    except Exception:  # noqa: BLE001 - not checkable here
+        return
+    batch = {k: v.to("meta") if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+    try:
+        with torch.no_grad():
+            model.eval()
+            model.loss(batch)
+    except UserError as exc:
+        raise _Fault([], f"its model does not take its data: {exc}") from None
+    except Exception:  # noqa: BLE001 - e.g. an op without a meta kernel
+        return
 
 
 def check_pipeline(spec: PipelineSpec, *, registry=None, overrides: Iterable[str] = (),
