@@ -28,7 +28,7 @@ task = { use = "classification", num_classes = 10 }
 data = { use = "image.digits", batch_size = 32 }
 preprocessor = { use = "image.pixels" }
 position = { use = "fourier", num_bands = 4 }
-encoder = { use = "perceiver", num_latents = 16, latent_channels = 32, num_blocks = 1, self_attends_per_block = 1, self_attend_heads = 2 }
+encoder = { use = "perceiver", num_latents = 16, latent_channels = 32, self_attends_per_block = 1, self_attend_heads = 2 }
 decoder = { use = "classification" }
 train = { max_steps = 2 }
 """
@@ -37,7 +37,8 @@ train = { max_steps = 2 }
 def registry_text(n: int) -> str:
     parts = [BASE]
     for i in range(n):
-        parts.append(f'\n[pipelines.p{i}]\nextends = "base"\nencoder = {{ use = "perceiver", num_latents = {8 + i % 64} }}\n')
+        parts.append(f'\n[pipelines.p{i}]\nextends = "base"\n'
+                     f'encoder = {{ use = "perceiver", num_latents = {8 + i % 64} }}\n')
         if i % 2:
             parts.append('task = { use = "classification", num_classes = 1 }\n')
     return "".join(parts)
@@ -55,7 +56,8 @@ def main() -> None:
         for n in (int(s) for s in args.sizes.split(",")):
             path = Path(tmp) / f"many{n}.toml"
             path.write_text(registry_text(n))
-            cmd = [args.python, "-m", "perceiver_core", "validate", str(path)] + (["--no-build"] if args.no_build else [])
+            cmd = [args.python, "-m", "perceiver_core", "validate", str(path)]
+            cmd += ["--no-build"] if args.no_build else []
             start = time.perf_counter()
             before = resource.getrusage(resource.RUSAGE_CHILDREN)
             try:
