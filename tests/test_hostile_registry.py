@@ -170,3 +170,53 @@ def test_malformed_registry_file_subprocess(case, tmp_path):
         proc, peak = hostile.run_measured(cmd, env=env)
         _check(proc.returncode, proc.stderr, case.key, case.expected, path, prefix=prefix)
         assert 0 < peak < PEAK_RSS_LIMIT, f"peak RSS {peak / 2**20:.0f} MiB"
+
+
+def test_every_component_config_is_strict_bounded_and_finite():
+    """A plugin's config (any ComponentConfig subclass) gets the same checks as the core's, without declaring them."""
+    from pydantic import ValidationError
+
+    from perceiver_core.config import MAX_INT, ComponentConfig
+
+    class PluginConfig(ComponentConfig):
+        n: int = 1
+        x: float = 1.0
+        on: bool = False
+        shape: tuple[int, ...] = (1,)
+
+    assert PluginConfig(n=3, x=2, on=True, shape=[2, 3]).x == 2.0  # a TOML int fills a float; an array a tuple
+    for bad in ({"n": "3"}, {"n": 3.0}, {"n": True}, {"n": MAX_INT + 1}, {"x": "0.1"}, {"x": True},
+                {"x": float("inf")}, {"x": float("nan")}, {"on": 1}, {"on": "yes"}, {"shape": ["2"]}):
+        with pytest.raises(ValidationError):
+            PluginConfig(**bad)
+
+
+def test_json_output_never_holds_nan():
+    import json
+
+    from perceiver_core.commands.cli import _json_safe
+
+    data = _json_safe({"loss": float("nan"), "rows": [float("inf"), 1.5], "name": "x"})
+    assert json.loads(json.dumps(data, allow_nan=False)) == {"loss": None, "rows": [None, 1.5], "name": "x"}
+
+
+def test_validate_no_build_imports_no_torch(tmp_path):
+    import subprocess
+
+    path = tmp_path / "ok.toml"
+    path.write_text(corpus.BASE)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "perceiver_core", "validate", str(path),
+                           "--no-build"], capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in proc.stderr.splitlines() if "|" in line}
+    assert "torch" not in imported
+
+
+def test_build_errors_are_found_only_by_the_build(tmp_path):
+    """The tables of a pipeline whose heads do not divide the data's channels are valid: only the meta-device
+    build finds the fault, and train gives the same line before allocating anything."""
+    case = next(c for c in corpus.CASES if c.name == "mean-of-the-wrong-length")
+    path = _write(tmp_path, case)
+    assert _run(["validate", str(path), "--no-build"])[0] == 0
+    code, _, err = _run(["validate", str(path)])
+    assert code == 2 and f"{path}:13: pipelines.bad.preprocessor.mean: cannot build preprocessor" in err
