@@ -126,7 +126,8 @@ def test_validate_is_linear_in_the_pipelines(tmp_path, monkeypatch):
     monkeypatch.setattr(tomllib, "loads", lambda text, **kw: parses.append(len(text)) or real_loads(text, **kw))
     datasets = []
     real_build_dataset = check_module.build_dataset
-    monkeypatch.setattr(check_module, "build_dataset", lambda *a, **k: datasets.append(1) or real_build_dataset(*a, **k))
+    monkeypatch.setattr(check_module, "build_dataset",
+                        lambda *a, **k: datasets.append(1) or real_build_dataset(*a, **k))
     built = []
     real_init = check_module.PipelineChecker.__init__
 

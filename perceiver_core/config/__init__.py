@@ -17,5 +17,5 @@ from .train import TrainConfig
 __all__ = ["ComponentConfig", "DataConfig", "FileDataConfig", "NoDataConfig", "TrainConfig", "BasicDecoderConfig",
            "ClassificationDecoderConfig", "PooledDecoderConfig", "PerceiverEncoderConfig", "FourierPositionConfig",
            "LearnedPositionConfig", "NoPositionConfig", "ClassificationTaskConfig",
-           "HiPEncoderConfig", "HiPDecoderConfig", "MAETaskConfig", "Size", "Seed", "MAX_INT", "MAX_SIZE", "MAX_CLASSES",
-           "MAX_BATCH", "MAX_SEED"]
+           "HiPEncoderConfig", "HiPDecoderConfig", "MAETaskConfig", "Size", "Seed", "MAX_INT", "MAX_SIZE",
+           "MAX_CLASSES", "MAX_BATCH", "MAX_SEED"]

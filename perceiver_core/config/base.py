@@ -2,8 +2,9 @@
 
 Registry files are hostile input, so a config accepts no lax coercion: an int field takes an int (not "3", 3.0 or
 true), a float field takes an int or a float (TOML writes `lr = 1` as an int) but never a string or a bool, a bool
-field takes true/false only; every int has an upper bound (numbers.py) and every float is finite (`lr = inf` or `nan` is refused, not trained into an all-NaN
-model). This holds for every subclass, plugins' configs included, through `__get_pydantic_core_schema__`.
+field takes true/false only; every int has an upper bound (numbers.py) and every float is finite (`lr = inf` or
+`nan` is refused, not trained into an all-NaN model). This holds for every subclass, plugins' configs included,
+through `__get_pydantic_core_schema__`.
 """
 
 from typing import Any

@@ -11,8 +11,10 @@ from .numbers import MAX_BATCH, MAX_CLASSES, Seed, Size
 
 class DataConfig(ComponentConfig):
     batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="examples per training batch")
-    eval_batch_size: int | None = Field(None, ge=1, le=MAX_BATCH, description="examples per evaluation batch (default: batch_size)")
-    num_workers: int = Field(0, ge=0, le=1024, description="data worker threads running Preprocessor.prepare (0: inline)")
+    eval_batch_size: int | None = Field(None, ge=1, le=MAX_BATCH,
+                                        description="examples per evaluation batch (default: batch_size)")
+    num_workers: int = Field(0, ge=0, le=1024,
+                             description="data worker threads running Preprocessor.prepare (0: inline)")
     shuffle: bool = Field(True, description="reshuffle the training split every epoch (seeded by train.seed)")
     drop_last: bool = Field(False, description="drop the last, smaller training batch of an epoch")
 

@@ -14,14 +14,14 @@ class FourierPositionConfig(ComponentConfig):
     concat_pos: bool = Field(True, description="also emit the raw positions in [-1, 1]")
     sine_only: bool = Field(False, description="drop the cosine features")
     project_to: Size | None = Field(None, description="project the features to this many channels with a "
-                                                           "linear layer (HF's project_pos_dim; default: no projection)")
+                                                   "linear layer (HF's project_pos_dim; default: no projection)")
 
 
 class LearnedPositionConfig(ComponentConfig):
     num_channels: Size = Field(64, description="channels of the learned position embedding")
     init_scale: float = Field(0.02, gt=0, description="std of the truncated-normal initialisation")
     project_to: Size | None = Field(None, description="project the embedding to this many channels with a "
-                                                           "linear layer (HF's project_pos_dim; default: no projection)")
+                                                   "linear layer (HF's project_pos_dim; default: no projection)")
     interpolate: bool = Field(False, description="inputs of another 2-d index shape get the embedding resized "
                                                  "bicubically (as HF's interpolate_pos_encoding); otherwise an error")
 

@@ -17,7 +17,8 @@ class TrainConfig(ComponentConfig):
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final learning rate as a fraction of lr (cosine)")
     warmup_steps: int | None = Field(None, ge=0, description="linear warm-up steps (default: 5% of all steps)")
     weight_decay: float = Field(
-        0.01, ge=0, le=10, description="decoupled weight decay (not on vectors nor on what modules name in no_weight_decay())")
+        0.01, ge=0, le=10,
+        description="decoupled weight decay (not on vectors nor on what modules name in no_weight_decay())")
     optimizer: Literal["adamw", "lamb"] = Field("adamw", description="optimizer")
     betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="Adam betas, each in [0, 1)")
     grad_clip: float | None = Field(1.0, gt=0, description="clip the global gradient norm (None: off)")

@@ -155,7 +155,8 @@ class Registry:
             if parent is None:
                 break
             if not isinstance(parent, str):
-                raise _error(entry, ["extends"], f"must be the name of another pipeline (a string), got {_short(parent)}")
+                raise _error(entry, ["extends"],
+                             f"must be the name of another pipeline (a string), got {_short(parent)}")
             if parent not in self.pipelines and parent not in self.presets:
                 raise _error(entry, ["extends"], f"extends unknown pipeline {_short(parent)}"
                              f"{suggest(parent, [*self.pipelines, *self.presets])}; pipelines: "
@@ -181,7 +182,8 @@ class Registry:
                 source = entry.source
                 where = dict(file=source.path, line=locate(source.text, keys), key=_key_path(keys))
                 if not isinstance(spec, str):
-                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {_short(spec)}", **where)
+                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {_short(spec)}",
+                                        **where)
                 try:
                     installed = metadata.version(dist)
                 except metadata.PackageNotFoundError:
@@ -190,7 +192,8 @@ class Registry:
                 try:
                     ok = SpecifierSet(spec).contains(installed, prereleases=True)
                 except InvalidSpecifier:
-                    raise RegistryError(f"{_short(spec)} is not a version specifier (e.g. \">=0.1\")", **where) from None
+                    raise RegistryError(f"{_short(spec)} is not a version specifier (e.g. \">=0.1\")",
+                                        **where) from None
                 if not ok:
                     raise RegistryError(f"{dist} {installed} is installed but {_short(spec)} is required: "
                                         f"{install_hint(dist)}", **where)
@@ -281,7 +284,8 @@ def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
     for dist, spec in requires.items():
         if not isinstance(spec, str):
             raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {_short(spec)}",
-                                file=str(path), line=locate(text, ["requires", dist]), key=_key_path(["requires", dist]))
+                                file=str(path), line=locate(text, ["requires", dist]),
+                                key=_key_path(["requires", dist]))
         source.requires[dist] = spec
     pipelines = data.get("pipelines", {})
     if not isinstance(pipelines, dict):
