@@ -1,5 +1,6 @@
-"""What validates trains: build a resolved pipeline on the meta device (shapes only, nothing allocated) and check
-what the build and the training loop would reject, before a run starts.
+"""What validates trains: build a resolved pipeline on the meta device (shapes only, nothing allocated), run one
+training example through it there, and check what the build and the training loop would reject, before a run
+starts.
 
 `perceiver validate` runs it for every pipeline of the files and `perceiver train` before it allocates anything, so
 both give the same one-line errors: heads that do not divide the channels the data gives, a mean of the wrong
