@@ -121,3 +121,16 @@ class ByteArray:
     def with_data(self, data: torch.Tensor) -> "ByteArray":
         """The same array with new per-element features (e.g. positions concatenated); validated again."""
         return replace(self, data=data, check_finite=False)
+
+    def segment(self, modality: str) -> "ByteArray":
+        """One modality's span of a packed array: data [B, M_i, C] with that modality's own index shape (and its
+        part of the mask); for splitting packed inputs, or outputs laid out as the input, back per modality."""
+        for seg in self.segments:
+            if seg.modality == modality:
+                stop = seg.start + seg.length
+                positions = None if self.positions is None else self.positions[:, seg.start:stop]
+                mask = None if self.mask is None else self.mask[:, seg.start:stop]
+                return ByteArray(self.data[:, seg.start:stop], seg.index_shape, positions=positions, mask=mask,
+                                 modality=modality, check_finite=False)
+        names = ", ".join(s.modality for s in self.segments) or "none (not a packed array)"
+        raise ByteArrayError(f"ByteArray has no segment {modality!r}; segments: {names}")

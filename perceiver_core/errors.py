@@ -45,8 +45,9 @@ class RegistryErrors(RegistryError):
 
 class BuildError(UserError):
     """A component's factory rejected its config when the model was built (e.g. heads that do not divide the
-    channels the data gives). `section` names the pipeline table (`preprocessor`, `task`, ...) and `detail` the
-    factory's own message, so that the caller can point at the file:line:key of the value at fault."""
+    channels the data gives). `section` names the pipeline table (`preprocessor`, `task`, `inputs.image.position`,
+    ...) and `detail` the factory's own message, so that the caller can point at the file:line:key of the value at
+    fault."""
 
     def __init__(self, message: str, *, section: str | None = None, detail: str | None = None):
         self.section, self.detail = section, detail if detail is not None else message

@@ -37,6 +37,8 @@ class BuildContext:
     position_channels: P, set by the position encoding. latent_channels / num_latents: set by the encoder.
     num_outputs: K, set by the task (e.g. the number of classes).
     encoder_config: the encoder's resolved config as JSON, for a decoder that mirrors its encoder (HiP's U-Net).
+    inputs: for a pipeline of several inputs, each input's facts by name (index_shape, channels = C,
+    position_channels = P, width = the packed width); index_shape and input_channels are then the packed array's.
     """
 
     dataset: dict[str, Any] = field(default_factory=dict)
@@ -47,6 +49,7 @@ class BuildContext:
     num_latents: int | None = None
     num_outputs: int | None = None
     encoder_config: dict[str, Any] | None = None
+    inputs: dict[str, dict[str, Any]] | None = None
 
     def require(self, name: str, who: str):
         value = getattr(self, name)
@@ -55,7 +58,13 @@ class BuildContext:
         return value
 
     def to_json(self) -> dict[str, Any]:
-        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        out = {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+        if self.inputs is None:
+            out.pop("inputs")  # one input: the context of earlier versions, unchanged
+        else:
+            out["inputs"] = {name: {k: (list(v) if isinstance(v, tuple) else v) for k, v in facts.items()}
+                             for name, facts in self.inputs.items()}
+        return out
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "BuildContext":

@@ -152,9 +152,9 @@ def test_mismatched_checkpoint_is_one_clear_error(tmp_path, capsys, edit, messag
 def test_unsupported_architecture_is_refused(tmp_path, capsys):
     folder = tmp_path / "hf"
     folder.mkdir()
-    (folder / "config.json").write_text('{"model_type": "perceiver", "architectures": ["PerceiverForMultimodalAutoencoding"]}')
+    (folder / "config.json").write_text('{"model_type": "perceiver", "architectures": ["PerceiverForSequenceClassification"]}')
     assert cli_main(["import-hf", str(folder), "--out", str(tmp_path / "x.safetensors")]) == 2
-    assert "PerceiverForMultimodalAutoencoding" in capsys.readouterr().err
+    assert "PerceiverForSequenceClassification" in capsys.readouterr().err
 
 
 def parity_table(tmp_root) -> list[tuple[str, str, float]]:

@@ -14,6 +14,13 @@ The pipeline built mirrors HF's hard-coded task classes with our components (see
   MaskedLM: text.bytes (embedding + learned positions) + perceiver + text.mlm_decoder (tied embeddings)
   OpticalFlow: image.flow (3x3 patches of two frames, linear 54 -> 64) + fourier(64 bands, max_resolution
            train_size) + perceiver + image.flow_decoder (queries = inputs, / 100) + image.flow task (x 20 = pixels)
+  MultimodalAutoencoding: three inputs packed (min_padding 4, mask tokens, label masked with probability 1):
+           audio = patches of samples_per_patch + fourier(192 bands at num_frames * audio_samples_per_frame),
+           image = 1 x 4 x 4 space-time patches of the clip + fourier(32 bands at (num_frames, image_size,
+           image_size)), label = one-hot; perceiver; multimodal decoder (Fourier queries for audio patches and
+           video pixels, a learned [1, 1024] label query, padded to max + 2, one cross-attend, Linear to
+           output_num_channels, a head per modality); multimodal task. Batch keys: audio.values [B, samples, 1],
+           image.values [B, T, H, W, 3] (channels last), label.label or label.label_scores.
 """
 
 from __future__ import annotations
@@ -30,7 +37,8 @@ from ..errors import UserError
 # ImageNet statistics, HF's PerceiverImageProcessor defaults (used for files given to `perceiver predict`).
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 SUPPORTED = ("PerceiverForImageClassificationLearned", "PerceiverForImageClassificationFourier",
-             "PerceiverForImageClassificationConvProcessing", "PerceiverForMaskedLM", "PerceiverForOpticalFlow")
+             "PerceiverForImageClassificationConvProcessing", "PerceiverForMaskedLM", "PerceiverForOpticalFlow",
+             "PerceiverForMultimodalAutoencoding")
 
 
 # -- reading HF files ------------------------------------------------------------------------------------------
@@ -220,7 +228,63 @@ def pipeline_table(architecture: str, c: dict[str, Any], folder: Path, image_siz
                 "encoder": _encoder(c),
                 "decoder": {"use": "image.flow_decoder", "num_heads": 1, "rescale_factor": 100.0,
                             "use_query_residual": False}}
+    if architecture == "PerceiverForMultimodalAutoencoding":
+        return multimodal_table(c)
     raise UserError(f"cannot import {architecture!r}; supported: {', '.join(SUPPORTED)}")
+
+
+def _int(c: dict[str, Any], key: str, default: int, limit: int = 1 << 24) -> int:
+    value = c.get(key, default)
+    if type(value) is not int or not 1 <= value <= limit:
+        raise UserError(f"config.json: {key} must be an integer between 1 and {limit}, got {str(value)[:40]!r}")
+    return value
+
+
+def multimodal_table(c: dict[str, Any]) -> dict:
+    """HF's PerceiverForMultimodalAutoencoding (DeepMind's Kinetics autoencoder) as a pipeline of three inputs."""
+    frames, spp = _int(c, "num_frames", 16), _int(c, "samples_per_patch", 16)
+    samples = frames * _int(c, "audio_samples_per_frame", 1920)
+    side = _int(c, "image_size", 56, 8192)
+    shape = c.get("output_shape", [1, 16, 224, 224])
+    if not (isinstance(shape, list) and len(shape) == 4 and all(type(n) is int and n >= 1 for n in shape)):
+        raise UserError(f"config.json: output_shape must be [batch, frames, height, width], got {str(shape)[:60]}")
+    video = shape[1:]  # [T, H, W]: the clip, cut in 1 x 4 x 4 patches
+    if samples % spp or video[1] % 4 or video[2] % 4:
+        raise UserError(f"config.json: {samples} audio samples in patches of {spp}, or frames of {video[1]}x"
+                        f"{video[2]} in 4x4 patches, do not divide evenly")
+    labels = _num_labels(c)
+    channels = _int(c, "output_num_channels", 512)
+    width = max(spp + 2 * 192 + 1, 48 + 3 * (2 * 32 + 1), labels) + 4
+    if c.get("d_model", 768) != width:
+        raise UserError(f"config.json: d_model is {c.get('d_model', 768)} but the packed input of this model has "
+                        f"{width} channels (max of its inputs + 4)")
+    return {
+        "task": {"use": "multimodal", "outputs": {
+            "audio": {"loss": "mse", "target": "audio.values"}, "image": {"loss": "mse", "target": "image.values"},
+            "label": {"loss": "cross_entropy", "target": "label"}}},
+        "data": {"use": "none", "num_classes": labels},
+        "inputs": {
+            "audio": {"preprocessor": {"use": "patches", "key": "audio", "grid_shape": [samples], "channels": 1,
+                                       "patch_size": [spp]},
+                      "position": {"use": "fourier", "num_bands": 192, "max_resolution": [samples]},
+                      "mask_probability": 0.0},
+            "image": {"preprocessor": {"use": "patches", "key": "video", "grid_shape": video, "channels": 3,
+                                       "patch_size": [1, 4, 4]},
+                      "position": {"use": "fourier", "num_bands": 32, "max_resolution": [frames, side, side]},
+                      "mask_probability": 0.0},
+            "label": {"preprocessor": {"use": "label", "num_classes": labels}, "position": {"use": "none"},
+                      "mask_probability": 1.0}},
+        "packing": {"min_padding": 4},
+        "encoder": _encoder(c),
+        "decoder": {"use": "multimodal", "min_padding": 2, "num_heads": 1, "widening": 1, "use_query_residual": False,
+                    "shape_for_attn": c.get("cross_attention_shape_for_attention", "kv"), "project_to": channels,
+                    "outputs": {
+                        "audio": {"query": "fourier", "num_bands": 192, "max_resolution": [samples],
+                                  "output_index_shape": [samples // spp], "output_channels": spp},
+                        "image": {"query": "fourier", "num_bands": 32, "max_resolution": [frames, side, side],
+                                  "output_index_shape": video, "output_channels": 3},
+                        "label": {"query": "learned", "query_channels": _int(c, "_label_trainable_num_channels", 1024),
+                                  "output_index_shape": [1], "output_channels": labels}}}}
 
 
 # -- weight names ----------------------------------------------------------------------------------------------
@@ -264,8 +328,29 @@ _PREFIXES: list[tuple[str, str, Callable[[str], str | None] | None]] = [
 ]
 
 
+_MULTIMODAL: list[tuple[str, str, Callable[[str], str | None] | None]] = [
+    (r"packing\.(padding|mask)\.(\w+)$", r"perceiver.input_preprocessor.\1.\2", None),
+    (r"decoder\.padding\.(\w+)$", r"perceiver.decoder.padding.\1", None),
+    (r"decoder\.queries\.(\w+)\.query$", r"perceiver.decoder.modalities.\1.decoder.output_position_encodings."
+                                         "position_embeddings", None),
+    (r"decoder\.cross_attend\.", "perceiver.decoder.decoder.decoding_cross_attention.", _layer(_CROSS)),
+    (r"decoder\.project\.", "perceiver.decoder.decoder.final_layer.", _layer([("", "")])),
+    (r"decoder\.heads\.(\w+)\.", r"perceiver.output_postprocessor.modalities.\1.classifier.", _layer([("", "")])),
+]
+
+
 def hf_name(ours: str, family: str) -> str | None:
-    """The HF tensor name of one of our state-dict keys (family: 'cls', 'mlm', 'flow', plus '@conv1x1'), or None."""
+    """The HF tensor name of one of our state-dict keys (family: 'cls', 'mlm', 'flow', 'multimodal', plus
+    '@conv1x1'), or None."""
+    if family == "multimodal":
+        for pattern, target, rename in _MULTIMODAL:
+            m = re.match(pattern, ours)
+            if m is not None:
+                head = m.expand(target)
+                rest = rename(ours[m.end():]) if rename is not None else ""
+                return None if rest is None else head + rest
+        if not ours.startswith("encoder."):
+            return None
     tagged = f"{ours}@{family}"
     for pattern, target, rename in _PREFIXES:
         m = re.match(pattern, tagged)
@@ -334,8 +419,9 @@ def import_hf(folder: str | Path, *, image_size: int | None = None, plugin_manag
     name = f"hf-{architecture.removeprefix('PerceiverFor').lower()}"
     spec = resolve_table(name, table, f"{folder}/config.json", plugin_manager)
     model = build_from_spec(spec, plugin_manager=plugin_manager)
-    family = {"PerceiverForMaskedLM": "mlm", "PerceiverForOpticalFlow": "flow"}.get(architecture, "cls")
-    if table["preprocessor"]["use"] == "image.conv1x1":
+    family = {"PerceiverForMaskedLM": "mlm", "PerceiverForOpticalFlow": "flow",
+              "PerceiverForMultimodalAutoencoding": "multimodal"}.get(architecture, "cls")
+    if table.get("preprocessor", {}).get("use") == "image.conv1x1":
         family += "@conv1x1"
     load_hf_weights(model, read_hf_weights(folder), family, str(folder))
     return model.eval()

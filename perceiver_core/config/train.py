@@ -61,7 +61,9 @@ class TrainConfig(ComponentConfig):
         return self
 
 
-MODULES = ("preprocessor", "position", "encoder", "decoder", "task")
+#: the parts of a pipeline, by the first part of their parameter names (packing: several inputs' padding and mask
+#: tokens)
+MODULES = ("preprocessor", "position", "packing", "encoder", "decoder", "task")
 
 
 class InitFromConfig(ComponentConfig):
@@ -73,9 +75,9 @@ class InitFromConfig(ComponentConfig):
 
     checkpoint: str = Field(description="a run folder or a .safetensors checkpoint of ours (train or import-hf); "
                                         "a relative path is relative to the working directory")
-    load: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] | None = Field(
+    load: list[Literal["preprocessor", "position", "packing", "encoder", "decoder", "task"]] | None = Field(
         None, description="modules to load (default: all of them, where the shapes fit)")
-    reinit: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] = Field(
+    reinit: list[Literal["preprocessor", "position", "packing", "encoder", "decoder", "task"]] = Field(
         default_factory=list, description="modules kept freshly initialised (e.g. the decoder for new classes)")
-    freeze: list[Literal["preprocessor", "position", "encoder", "decoder", "task"]] = Field(
+    freeze: list[Literal["preprocessor", "position", "packing", "encoder", "decoder", "task"]] = Field(
         default_factory=list, description="modules not trained (their parameters get no gradient)")

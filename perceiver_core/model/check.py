@@ -48,8 +48,9 @@ class PipelineChecker:
         try:
             return self._check(spec)
         except BuildError as exc:
-            raise self._located(spec, [exc.section] if exc.section else [], exc.detail, str(exc), overrides,
-                                built=True) from None
+            detail = str(exc).removeprefix(f"pipeline {spec.name!r}: ")  # "cannot build <table> <use>: <why>"
+            raise self._located(spec, exc.section.split(".") if exc.section else [], detail, str(exc), overrides) \
+                from None
         except _Fault as exc:
             raise self._located(spec, exc.subpath, exc.message, f"pipeline {spec.name!r}: {exc.message}", overrides) \
                 from None
@@ -57,7 +58,7 @@ class PipelineChecker:
             section = getattr(exc, "section", None)
             if section is None or isinstance(exc, RegistryError):
                 raise
-            raise self._located(spec, [section], str(exc), str(exc), overrides) from None
+            raise self._located(spec, section.split("."), str(exc), str(exc), overrides) from None
 
     # -- internals -----------------------------------------------------------------------------------------
     def _dataset(self, spec: PipelineSpec) -> tuple[tuple[str, ...], dict[str, Any], Any] | DataError:
@@ -95,7 +96,7 @@ class PipelineChecker:
         return None
 
     def _located(self, spec: PipelineSpec, subpath: list[str], detail: str, message: str,
-                 overrides: list[str], built: bool = False) -> UserError:
+                 overrides: list[str]) -> UserError:
         if self.registry is None or spec.name not in {**self.registry.pipelines, **self.registry.presets}:
             return UserError(message)
         fields: Any = ()
@@ -103,9 +104,7 @@ class PipelineChecker:
             fields = type(spec[subpath[0]].config).model_fields
         elif subpath[:1] == ["train"]:
             fields = type(spec.train).model_fields
-        what = f"cannot build {subpath[0]} {spec[subpath[0]].use!r}: " if built and len(subpath) == 1 and \
-            subpath[0] in spec.components else ""
-        return self.registry.error_at(spec.name, subpath, what + detail, overrides, fields)
+        return self.registry.error_at(spec.name, subpath, detail, overrides, fields)
 
 
 class _Fault(Exception):

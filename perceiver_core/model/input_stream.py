@@ -64,6 +64,11 @@ class InputStream:
         mask = None if self.base.mask is None else self.base.mask[:, start:stop]
         return data, mask
 
+    def data_and_features(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(data [B, M, C], position features [B|1, M, P] or None), for a consumer that concatenates them itself
+        (an encoder's compiled cross-attend); a packed stream gives its materialised array and None."""
+        return self.base.data, self.features()
+
     def features(self) -> torch.Tensor | None:
         """The position features of the whole input [B|1, M, P], or None (for a consumer that concatenates them
         itself, e.g. inside a compiled block). Computed once per stream."""

@@ -43,6 +43,20 @@ def perceiver_register_components(registry) -> None:
     add("task", "mae", factory="perceiver_core.model.tasks.mae:MAETask", config=f"{_C}.hip:MAETaskConfig",
         description="masked auto-encoding: MSE on the hidden elements; reconstruction loss and PSNR")
 
+    # several inputs (Perceiver IO's multimodal autoencoder): modality-free preprocessors, decoder and task
+    add("preprocessor", "patches", factory="perceiver_core.model.preprocessors.patches:PatchesPreprocessor",
+        config=f"{_C}.multimodal:PatchesConfig",
+        description="a raw array [*grid, C] in non-overlapping patches (waveform samples, space-time video patches)")
+    add("preprocessor", "label", factory="perceiver_core.model.preprocessors.label:LabelPreprocessor",
+        config=f"{_C}.multimodal:LabelConfig", description="a class label as one input element: its one-hot vector")
+    add("decoder", "multimodal", factory="perceiver_core.model.decoders.multimodal:MultimodalDecoder",
+        config=f"{_C}.multimodal:MultimodalDecoderConfig",
+        description="per-output queries padded to one width, one shared cross-attend, a head per output; "
+                    "subsampled training, chunked inference (Perceiver IO multimodal)")
+    add("task", "multimodal", factory="perceiver_core.model.tasks.multimodal:MultimodalTask",
+        config=f"{_C}.multimodal:MultimodalTaskConfig",
+        description="weighted sum of per-output losses (reconstruction MSE, label cross-entropy); per-output metrics")
+
 
 @hookimpl
 def perceiver_register_backends(registry) -> None:

@@ -35,7 +35,9 @@ from ..errors import MissingComponentError, RegistryError, RegistryErrors
 from ..plugins.components import FIRST_PARTY_PIPELINES, install_hint, suggest
 from .locate import locate
 from .presets import PRESETS_FILE
-from .spec import OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, ComponentChoice, PipelineSpec
+from .inputs import check_inputs, error_model, input_choices
+from .spec import INPUT_SECTIONS, OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, ComponentChoice, InputOptions, \
+    PackingConfig, PipelineSpec
 
 DEFAULT_REGISTRY = "registry.toml"
 REGISTRY_ENV = "PERCEIVER_REGISTRY"
@@ -473,7 +475,12 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
         elif key not in SECTIONS:
             checked[key] = table[key]
     specs = {}
+    checked_inputs, input_specs = check_inputs(table, pm, fail)  # several inputs: inputs.<name> tables
+    if checked_inputs is not None:
+        checked["inputs"] = checked_inputs
     for section, kind in SECTIONS.items():  # the `use` names first: their errors carry install hints
+        if section in INPUT_SECTIONS and "inputs" in table:
+            continue  # in each input's table instead
         raw = table.get(section, OPTIONAL_SECTIONS.get(section))
         if raw is None:
             fail([section], f"missing: every pipeline needs {section} = {{ use = \"<{kind} name>\", ... }}; "
@@ -506,12 +513,17 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]
             section = loc[0] if loc else ""
+            in_input = error_model(loc, checked_inputs, input_specs)
+            if in_input is not None:
+                loc, model = in_input
+                fail(loc, _message(err, loc[3:] if model is not InputOptions else loc[2:], model))
+                continue
             if section in specs:
                 if len(loc) > 1 and loc[1] == checked[section]["use"]:
                     loc = [section, *loc[2:]]  # drop the union's tag from the key path
                 model = specs[section].config_model()
             else:
-                model = {"train": TrainConfig, "init_from": InitFromConfig}.get(section)
+                model = {"train": TrainConfig, "init_from": InitFromConfig, "packing": PackingConfig}.get(section)
             if model is not None:
                 message = _message(err, loc[1:], model)
                 if len(loc) == 1:  # a model validator: about the table; point at the key it names
@@ -525,8 +537,10 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
     components = {section: ComponentChoice(checked[section]["use"], spec.config_model().model_validate(
         getattr(validated, section).model_dump(exclude={"use"}))) for section, spec in specs.items()}
     train = validated.train or TrainConfig()
+    multi = input_choices(validated.inputs, input_specs) if checked_inputs is not None else None
     return PipelineSpec(name, validated.description, components, train, validated.backend, requires,
-                        source=chain[0].source.path, init_from=validated.init_from)
+                        source=chain[0].source.path, init_from=validated.init_from, multi_inputs=multi,
+                        packing=validated.packing or PackingConfig())
 
 
 def _message(err: dict, loc: list[str], model: type[BaseModel]) -> str:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, create_model
 
 from ..config.train import InitFromConfig, TrainConfig
 from ..plugins.components import FIRST_PARTY_BACKENDS
-from .spec import SECTIONS
+from .spec import INPUT_NAME_PATTERN, INPUT_SECTIONS, SECTIONS, InputOptions, PackingConfig
 
 
 def _shorthand(value: Any) -> Any:
@@ -86,10 +86,20 @@ def pipeline_model(pm) -> type[BaseModel]:
         "requires": (Optional[dict[str, str]], Field(None, description="distribution = version specifier, for this "
                                                                        "pipeline only")),
     }
+    input_fields: dict[str, Any] = {}
     for section, kind in SECTIONS.items():
         kind_type = section_type(pm, kind, problems)
         if kind_type is not None:
             fields[section] = (Optional[kind_type], Field(None, description=f"the {kind} (`use` names it)"))
+            if section in INPUT_SECTIONS:
+                input_fields[section] = (Optional[kind_type], Field(None, description=f"this input's {kind}"))
+    one_input = create_model("Input", __base__=InputOptions, __doc__="one input of a multi-input pipeline: its "
+                             "preprocessor, position encoding (default none) and masking", **input_fields)
+    name = Annotated[str, Field(pattern=INPUT_NAME_PATTERN)]
+    fields["inputs"] = (Optional[dict[name, one_input]], Field(
+        None, description="several inputs packed into one byte array, in sorted name order (instead of "
+                          "preprocessor and position): inputs.<name> = { preprocessor = ..., position = ... }"))
+    fields["packing"] = (Optional[PackingConfig], Field(None, description="how several inputs are packed"))
     fields["train"] = (Optional[TrainConfig], Field(None, description="training loop settings"))
     backends = Literal[tuple(backend_names(pm))]
     fields["backend"] = (backends, Field("auto", description="hardware backend: auto (the best available), or a name"))

@@ -425,10 +425,24 @@ def inspect_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             count += n
     pipeline = meta.get("pipeline", {})
     return {"file": str(file), "pipeline": pipeline.get("name"), "description": pipeline.get("description", ""),
-            "components": {k: v.get("use") for k, v in pipeline.items() if isinstance(v, dict) and "use" in v},
+            "components": {**{k: v.get("use") for k, v in pipeline.items() if isinstance(v, dict) and "use" in v},
+                           **_input_components(pipeline)},
             "plugins": meta.get("plugins", {}), "core_version": meta.get("core_version"),
             "core_api": meta.get("core_api"), "step": meta.get("step"), "metrics": meta.get("metrics", {}),
             "num_parameters": count, "bytes": file.stat().st_size, "spec": pipeline}
+
+
+def _input_components(pipeline: Mapping[str, Any]) -> dict[str, str]:
+    """A multi-input pipeline's inputs as components: {"inputs.image": "image.pixels + fourier", ...}."""
+    inputs = pipeline.get("inputs")
+    if not isinstance(inputs, dict):
+        return {}
+    out = {}
+    for name, entry in inputs.items():
+        if isinstance(entry, dict):
+            uses = [entry.get(s, {}).get("use") for s in ("preprocessor", "position") if isinstance(entry.get(s), dict)]
+            out[f"inputs.{name}"] = " + ".join(str(u) for u in uses if u)
+    return out
 
 
 def _decode(meta: Mapping[str, str]) -> dict[str, Any]:

@@ -76,7 +76,7 @@ class PerceiverEncoder(Encoder):
         latents = self._latents(stream.batch_size)  # [B, N, D]
         chunked = not torch.is_grad_enabled() and kernels.should_chunk(stream.num_elements,
                                                                        chunk=self.config.cross_attend_chunk_keys)
-        data, features = (None, None) if chunked else (stream.base.data, stream.features())  # [B, M, C], [B|1, M, P]
+        data, features = (None, None) if chunked else stream.data_and_features()  # [B, M, C], [B|1, M, P]
         for i, block_index in enumerate(self.block_plan):
             if i < len(self.cross_plan):
                 block = self.cross_attends[self.cross_plan[i]]
