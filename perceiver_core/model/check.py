@@ -77,7 +77,7 @@ class PipelineChecker:
         if isinstance(dataset, DataError):
             return f"pipeline {spec.name!r}: its data cannot be read here, so its model was not built: {dataset}"
         splits, info, data = dataset
-        for key in SPLIT_KEYS:
+        for key in SPLIT_KEYS if splits else ():  # no splits at all: a build-only dataset (`none`, for presets)
             split = getattr(spec.train, key)
             if split is not None and split not in splits:
                 raise _Fault(["train", key], f"dataset {spec['data'].use!r} has no split {split!r}; splits: "
@@ -92,7 +92,8 @@ class PipelineChecker:
                              "is a bug in the component, please report it") from None
         self.builds += 1
         _check_size(model)
-        _check_forward(model, data, spec.train.train_split)
+        if spec.train.train_split in splits:
+            _check_forward(model, data, spec.train.train_split)
         return None
 
     def _located(self, spec: PipelineSpec, subpath: list[str], detail: str, message: str,
@@ -131,13 +132,14 @@ def _check_forward(model, dataset, split: str) -> None:
     """One training example through the model on the meta device (shapes only): what the data gives must be what
     the model was built for (e.g. a HiP modality of another size). Only the components' own errors count: an op
     that the meta device cannot run says nothing about the file."""
-    from ..data.loader import collate
+    from ..data.loader import _Prepare, collate
 
     try:
         examples = dataset.examples(split)
         if len(examples) == 0:
             return
-        batch = collate([model.prepare(examples[0])])
+        # as the training loader prepares it: the preprocessor's tensors plus the task's targets
+        batch = collate([_Prepare(examples, model.prepare, model.task.target_keys)((0, 0))])
     except UserError:
         return  # the data's own problem, reported when training reads it
     except Exception:  # noqa: BLE001 - not checkable here
