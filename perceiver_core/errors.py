@@ -18,13 +18,18 @@ class RegistryError(UserError):
     """
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None, key: str | None = None):
+        message = _one_line(message)  # a key or value of the file may hold a newline: the error stays one line
         self.file, self.line, self.key, self.reason = file, line, key, message
         where = ""
         if file is not None:
             where = f"{file}:{line}: " if line is not None else f"{file}: "
         if key:
             where += f"{key}: "
-        super().__init__(where + message)
+        super().__init__(_one_line(where) + message)
+
+
+def _one_line(text: str) -> str:
+    return text.replace("\r", "\\r").replace("\n", "\\n") if "\n" in text or "\r" in text else text
 
 
 class RegistryErrors(RegistryError):
@@ -36,6 +41,17 @@ class RegistryErrors(RegistryError):
         more = len(self.errors) - 1
         suffix = f" (and {more} more error{'s' if more > 1 else ''}: `perceiver validate` lists them)" if more else ""
         super().__init__(first.reason + suffix, file=first.file, line=first.line, key=first.key)
+
+
+class BuildError(UserError):
+    """A component's factory rejected its config when the model was built (e.g. heads that do not divide the
+    channels the data gives). `section` names the pipeline table (`preprocessor`, `task`, `inputs.image.position`,
+    ...) and `detail` the factory's own message, so that the caller can point at the file:line:key of the value at
+    fault."""
+
+    def __init__(self, message: str, *, section: str | None = None, detail: str | None = None):
+        self.section, self.detail = section, detail if detail is not None else message
+        super().__init__(message)
 
 
 class PluginError(UserError):

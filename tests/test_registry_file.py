@@ -49,7 +49,7 @@ CORPUS = [
     ("literal", VALID.replace("train = { epochs = 1 }", "train = { epochs = 1, optimizer = 'sgd' }"), "base", 9,
      "pipelines.base.train.optimizer", ["'adamw' or 'lamb'", "'sgd'"]),
     ("validator", VALID.replace("num_blocks = 1", "num_blocks = 1, num_cross_attends = 3"), "base", 7,
-     "pipelines.base.encoder", ["num_cross_attends (3) cannot exceed num_blocks (1)"]),
+     "pipelines.base.encoder.num_cross_attends", ["num_cross_attends (3) cannot exceed num_blocks (1)"]),
     ("inherited", VALID.replace("num_bands = 4", "num_bands = 0") + "\n[pipelines.x]\nextends = 'base'\n", "x", 6,
      "pipelines.base.position.num_bands", ["greater than or equal to 1"]),
     ("bad-backend", VALID + "backend = 3\n", "base", 10, "pipelines.base.backend", ["backend name"]),

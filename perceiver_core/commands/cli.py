@@ -1,6 +1,7 @@
 """The `perceiver` command. Exit codes: 0 ok, 2 bad input (one line on stderr, never a traceback), 1 a bug.
 
-Listing (`plugins`, `components`, `pipelines`, `validate`, `schema`) imports no torch.
+Listing (`plugins`, `components`, `pipelines`, `schema`, `validate --no-build`) imports no torch; `validate` builds
+every pipeline on the meta device (model/check.py), so it imports torch but allocates nothing.
 """
 
 from __future__ import annotations
@@ -8,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -17,7 +19,19 @@ from ..errors import UserError
 
 
 def _emit(args, data: Any, text: str) -> None:
-    print(json.dumps(data, indent=2) if getattr(args, "json", False) else text, file=getattr(args, "stdout", None))
+    print(json.dumps(_json_safe(data), indent=2, allow_nan=False) if getattr(args, "json", False) else text,
+          file=getattr(args, "stdout", None))
+
+
+def _json_safe(data: Any) -> Any:
+    """NaN and infinities (a diverged loss) as null: `--json` output is always standard JSON."""
+    if isinstance(data, float):
+        return data if math.isfinite(data) else None
+    if isinstance(data, dict):
+        return {k: _json_safe(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_json_safe(v) for v in data]
+    return data
 
 
 def _report_plugin_problems() -> None:
@@ -89,6 +103,7 @@ def cmd_validate(args) -> int:
     from ..registry.file import load_registry
 
     files = list(args.files or []) + list(args.registry or [])
+    notes: list[str] = []
     try:
         registry = load_registry(files, include_default=not files)
     except UserError as exc:
@@ -96,16 +111,47 @@ def cmd_validate(args) -> int:
     if registry is not None:
         own = {str(Path(f)) for f in files}
         names = [n for n in registry.names() if not files or registry.pipelines[n].source.path in own]
-        errors = registry.validate_all(names=names)
+        errors = _validate_pipelines(registry, names, notes, build=not args.no_build)
     if args.json:
-        print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors}, indent=2),
+        print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors, "notes": notes}, indent=2),
               file=getattr(args, "stdout", None))
     else:
         for e in errors:
             print(e, file=sys.stderr)
+        for note in notes:
+            print(f"perceiver: note: {note}", file=sys.stderr)
         if not errors:
             print(f"ok: {len(names)} pipeline(s): {', '.join(names)}")
     return 2 if errors else 0
+
+
+def _validate_pipelines(registry, names: list[str], notes: list[str], *, build: bool) -> list[str]:
+    """Every error of the named pipelines, one line each: their tables against the config models, then (with
+    `build`) their models built on the meta device, so that what validates trains (model/check.py)."""
+    from ..errors import RegistryError
+
+    checker = None
+    if build:
+        from ..model.check import PipelineChecker
+
+        checker = PipelineChecker(registry)
+    errors: dict[str, None] = {}  # ordered, deduplicated
+    for name in names:
+        try:
+            spec = registry.resolve(name)
+        except RegistryError as exc:
+            for one in getattr(exc, "errors", [exc]):  # every error of the pipeline, not only the first
+                errors.setdefault(str(one), None)
+            continue
+        if checker is not None:
+            try:
+                note = checker.check(spec)
+            except UserError as exc:
+                errors.setdefault(str(exc), None)
+                continue
+            if note:
+                notes.append(note)
+    return list(errors)
 
 
 def cmd_schema(args) -> int:
@@ -147,11 +193,19 @@ def _init_overrides(args) -> list[str]:
     return out
 
 
-def _spec(args):
+def _spec(args, *, check: bool = False):
+    """The pipeline resolved from the registry files with the flags' overrides; with `check`, also built on the meta
+    device (model/check.py), so that what the build rejects is one line naming the file:line:key or the --set."""
     overrides = list(args.set or []) + _init_overrides(args)
     if args.max_steps is not None:
         overrides.append(f"train.max_steps={args.max_steps}")
-    return _registry(args).resolve(args.pipeline, overrides)
+    registry = _registry(args)
+    spec = registry.resolve(args.pipeline, overrides)
+    if check:
+        from ..model.check import check_pipeline
+
+        check_pipeline(spec, registry=registry, overrides=overrides)
+    return spec
 
 
 def cmd_train(args) -> int:
@@ -164,13 +218,16 @@ def cmd_train(args) -> int:
         # the run's own resolved pipeline (pipeline.json), never today's registry: a resume is the same experiment
         spec = resume_spec(args.resume, pipeline=args.pipeline, overrides=[*(args.set or ()), *_init_overrides(args)],
                            max_steps=args.max_steps, allow_changes=args.allow_changes)
+        from ..model.check import check_pipeline
+
+        check_pipeline(spec)
         out = args.out or args.resume
     else:
         if args.pipeline is None:
             raise UserError("train needs a PIPELINE (see `perceiver pipelines`), or --resume DIR to continue a run")
         if args.out is None:
             raise UserError("train needs --out DIR: the folder for model.safetensors and metrics.jsonl")
-        spec, out = _spec(args), args.out
+        spec, out = _spec(args, check=True), args.out
     result = train(spec, out, resume=args.resume, stop_after=args.stop_after, overwrite=args.overwrite,
                    progress=not args.no_progress)
     if os.environ.get("RANK", "0") != "0":  # under torchrun only rank 0 reports
@@ -400,9 +457,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("pipelines", cmd_pipelines, "list the pipelines of installed plugins and registry files, with their "
                                         "source", registry=True)
     p.add_argument("--presets", action="store_true", help="also list the presets (the papers' configurations)")
-    p = add("validate", cmd_validate, "validate registry files together without running anything", registry=True)
+    p = add("validate", cmd_validate, "validate registry files together without running anything: every pipeline's "
+                                      "tables, then its model built on the meta device (nothing allocated)",
+            registry=True)
     p.add_argument("files", nargs="*", metavar="FILE",
                    help="registry files, read together (default: every installed pipeline and ./registry.toml)")
+    p.add_argument("--no-build", action="store_true",
+                   help="check the tables against the config models only (no torch imported; what the build "
+                        "rejects is not found)")
     p = add("schema", cmd_schema, "print the JSON schema of registry files for the installed plugins")
     p.add_argument("--out", metavar="FILE", help="write the schema to FILE")
 

@@ -11,9 +11,11 @@ from .encoders import PerceiverEncoderConfig
 from .hip import HiPDecoderConfig, HiPEncoderConfig, MAETaskConfig
 from .positions import FourierPositionConfig, LearnedPositionConfig, NoPositionConfig
 from .tasks import ClassificationTaskConfig
+from .numbers import MAX_BATCH, MAX_CLASSES, MAX_INT, MAX_SEED, MAX_SIZE, Seed, Size
 from .train import TrainConfig
 
 __all__ = ["ComponentConfig", "DataConfig", "FileDataConfig", "NoDataConfig", "TrainConfig", "BasicDecoderConfig",
            "ClassificationDecoderConfig", "PooledDecoderConfig", "PerceiverEncoderConfig", "FourierPositionConfig",
            "LearnedPositionConfig", "NoPositionConfig", "ClassificationTaskConfig",
-           "HiPEncoderConfig", "HiPDecoderConfig", "MAETaskConfig"]
+           "HiPEncoderConfig", "HiPDecoderConfig", "MAETaskConfig", "Size", "Seed", "MAX_INT", "MAX_SIZE",
+           "MAX_CLASSES", "MAX_BATCH", "MAX_SEED"]

@@ -6,12 +6,15 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import ComponentConfig
+from .numbers import MAX_BATCH, MAX_CLASSES, Seed, Size
 
 
 class DataConfig(ComponentConfig):
-    batch_size: int = Field(64, ge=1, description="examples per training batch")
-    eval_batch_size: int | None = Field(None, ge=1, description="examples per evaluation batch (default: batch_size)")
-    num_workers: int = Field(0, ge=0, description="data worker threads running Preprocessor.prepare (0: inline)")
+    batch_size: int = Field(64, ge=1, le=MAX_BATCH, description="examples per training batch")
+    eval_batch_size: int | None = Field(None, ge=1, le=MAX_BATCH,
+                                        description="examples per evaluation batch (default: batch_size)")
+    num_workers: int = Field(0, ge=0, le=1024,
+                             description="data worker threads running Preprocessor.prepare (0: inline)")
     shuffle: bool = Field(True, description="reshuffle the training split every epoch (seeded by train.seed)")
     drop_last: bool = Field(False, description="drop the last, smaller training batch of an epoch")
 
@@ -22,8 +25,8 @@ class NoDataConfig(DataConfig):
     It states the facts about the examples that the preprocessors and tasks need to build the model.
     """
 
-    image_shape: tuple[int, ...] | None = Field(None, description="(H, W, C) of the images the model takes")
-    num_classes: int | None = Field(None, ge=2, description="number of classes of a classifier")
+    image_shape: tuple[Size, ...] | None = Field(None, description="(H, W, C) of the images the model takes")
+    num_classes: int | None = Field(None, ge=2, le=MAX_CLASSES, description="number of classes of a classifier")
 
 
 class FileDataConfig(DataConfig):
@@ -51,7 +54,7 @@ class FileDataConfig(DataConfig):
                                                              "data has no split subfolders or column")
     test_fraction: float = Field(0.2, ge=0, lt=1, description="fraction of each class held out as 'test' when the "
                                                               "data has no split subfolders or column")
-    split_seed: int = Field(0, description="seed of the fraction split (stratified by class)")
+    split_seed: Seed = Field(0, description="seed of the fraction split (stratified by class)")
     on_error: Literal["raise", "skip"] = Field(
         "raise", description="an unreadable or corrupt file: raise (name it and stop) or skip (leave it out, "
                              "report how many)")

@@ -5,6 +5,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import ComponentConfig
+from .numbers import MAX_SIZE, Size
 
 
 class PerceiverEncoderConfig(ComponentConfig):
@@ -15,25 +16,25 @@ class PerceiverEncoderConfig(ComponentConfig):
     cross-attends 2..8 and blocks 2..8 shared, the first of each unshared.
     """
 
-    num_latents: int = Field(256, ge=1, description="N: number of latent vectors")
-    latent_channels: int = Field(512, ge=1, description="D: channels of each latent")
-    num_blocks: int = Field(1, ge=1, description="latent blocks (each: self_attends_per_block self-attends)")
-    self_attends_per_block: int = Field(6, ge=0, description="self-attends in one latent block")
-    num_cross_attends: int = Field(1, ge=1, description="cross-attends to the input, the i-th before block i")
+    num_latents: Size = Field(256, description="N: number of latent vectors")
+    latent_channels: Size = Field(512, description="D: channels of each latent")
+    num_blocks: Size = Field(1, description="latent blocks (each: self_attends_per_block self-attends)")
+    self_attends_per_block: int = Field(6, ge=0, le=MAX_SIZE, description="self-attends in one latent block")
+    num_cross_attends: Size = Field(1, description="cross-attends to the input, the i-th before block i")
     share_blocks: bool = Field(True, description="latent blocks share weights")
     first_block_unshared: bool = Field(False, description="with share_blocks, block 1 has weights of its own")
     share_cross_attends: bool = Field(True, description="cross-attends share weights")
     first_cross_attend_unshared: bool = Field(True, description="with share_cross_attends, cross-attend 1 is its own")
-    cross_attend_heads: int = Field(1, ge=1, description="heads of the cross-attends")
-    self_attend_heads: int = Field(8, ge=1, description="heads of the self-attends")
-    cross_attend_qk_channels: int | None = Field(None, ge=1, description="query/key channels of the cross-attends")
-    cross_attend_v_channels: int | None = Field(None, ge=1, description="value channels of the cross-attends")
+    cross_attend_heads: Size = Field(1, description="heads of the cross-attends")
+    self_attend_heads: Size = Field(8, description="heads of the self-attends")
+    cross_attend_qk_channels: Size | None = Field(None, description="query/key channels of the cross-attends")
+    cross_attend_v_channels: Size | None = Field(None, description="value channels of the cross-attends")
     cross_attention_shape_for_attn: Literal["q", "kv"] = Field(
         "kv", description="default qk channels of the cross-attend: the latents' (q) or the input's (kv)")
-    self_attend_qk_channels: int | None = Field(None, ge=1, description="query/key channels of the self-attends")
-    self_attend_v_channels: int | None = Field(None, ge=1, description="value channels of the self-attends")
-    cross_attend_widening: int = Field(1, ge=1, description="MLP widening factor after cross-attends")
-    self_attend_widening: int = Field(1, ge=1, description="MLP widening factor after self-attends")
+    self_attend_qk_channels: Size | None = Field(None, description="query/key channels of the self-attends")
+    self_attend_v_channels: Size | None = Field(None, description="value channels of the self-attends")
+    cross_attend_widening: Size = Field(1, description="MLP widening factor after cross-attends")
+    self_attend_widening: Size = Field(1, description="MLP widening factor after self-attends")
     use_query_residual: bool = Field(True, description="add the latents back after each cross-attend")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on attention outputs and MLPs")
     activation: Literal["gelu", "squared_relu"] = Field("gelu", description="MLP non-linearity")
@@ -62,13 +63,14 @@ class PerceiverEncoderConfig(ComponentConfig):
         if self.num_cross_attends > self.num_blocks:
             raise ValueError(f"num_cross_attends ({self.num_cross_attends}) cannot exceed num_blocks "
                              f"({self.num_blocks}): each cross-attend is followed by a latent block")
-        for field, heads in (("self_attend_qk_channels", self.self_attend_heads),
-                             ("self_attend_v_channels", self.self_attend_heads),
-                             ("cross_attend_qk_channels", self.cross_attend_heads),
-                             ("cross_attend_v_channels", self.cross_attend_heads)):
+        for field, heads in (("self_attend_qk_channels", "self_attend_heads"),
+                             ("self_attend_v_channels", "self_attend_heads"),
+                             ("cross_attend_qk_channels", "cross_attend_heads"),
+                             ("cross_attend_v_channels", "cross_attend_heads")):
             value = getattr(self, field)
-            if value is not None and value % heads:
-                raise ValueError(f"{field} ({value}) must be divisible by the number of heads ({heads})")
+            if value is not None and value % getattr(self, heads):
+                raise ValueError(f"{field} ({value}) must be divisible by the number of heads, {heads} "
+                                 f"({getattr(self, heads)})")
         if self.self_attend_qk_channels is None and self.latent_channels % self.self_attend_heads:
             raise ValueError(f"latent_channels ({self.latent_channels}) must be divisible by self_attend_heads "
                              f"({self.self_attend_heads}), or set self_attend_qk_channels")

@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import ComponentConfig
+from .numbers import Size
 
 #: google-deepmind/hierarchical_perceiver perceiver.py VARIANTS (HiP ones):
 #: groups, self-attends, latents per group, channels, self-attend heads, embedding channels
@@ -35,8 +36,8 @@ _TUPLES = ("num_groups", "self_attends", "latents", "channels", "self_attend_hea
 class HiPModality(ComponentConfig):
     """One input modality of a multimodal HiP: its index shape and its own channel count."""
 
-    index_shape: tuple[int, ...] = Field(description="index shape of the modality (e.g. (32, 32) or (1024,))")
-    channels: int = Field(ge=1, description="raw channels of one element of the modality")
+    index_shape: tuple[Size, ...] = Field(description="index shape of the modality (e.g. (32, 32) or (1024,))")
+    channels: Size = Field(description="raw channels of one element of the modality")
 
 
 class HiPEncoderConfig(ComponentConfig):
@@ -48,19 +49,19 @@ class HiPEncoderConfig(ComponentConfig):
 
     variant: Literal["Mini", "16", "256", "16x3"] | None = Field(
         None, description="the official VARIANTS entry that fills every block tuple left unset")
-    num_groups: tuple[int, ...] | None = Field(None, description="groups per block (the middle block must be 1)")
+    num_groups: tuple[Size, ...] | None = Field(None, description="groups per block (the middle block must be 1)")
     self_attends: tuple[int, ...] | None = Field(None, description="self-attends per block")
-    latents: tuple[int, ...] | None = Field(None, description="latents per group, per block")
-    channels: tuple[int, ...] | None = Field(None, description="latent channels per block")
-    self_attend_heads: tuple[int, ...] | None = Field(None, description="self-attend heads per block")
-    cross_attend_heads: tuple[int, ...] | None = Field(None, description="cross-attend heads per block (default 1)")
-    cross_attend_widening: tuple[int, ...] | None = Field(
+    latents: tuple[Size, ...] | None = Field(None, description="latents per group, per block")
+    channels: tuple[Size, ...] | None = Field(None, description="latent channels per block")
+    self_attend_heads: tuple[Size, ...] | None = Field(None, description="self-attend heads per block")
+    cross_attend_heads: tuple[Size, ...] | None = Field(None, description="cross-attend heads per block (default 1)")
+    cross_attend_widening: tuple[Size, ...] | None = Field(
         None, description="MLP widening after each cross-attend (default 1)")
-    self_attend_widening: tuple[int, ...] | None = Field(
+    self_attend_widening: tuple[Size, ...] | None = Field(
         None, description="MLP widening after each self-attend (default 4)")
-    embedding_channels: int | None = Field(None, ge=1, description="E: every modality is embedded to E channels")
-    position_encoding_channels: int | None = Field(
-        None, ge=1, description="the official `num_position_encoding_channels`: when set and != E, each modality's "
+    embedding_channels: Size | None = Field(None, description="E: every modality is embedded to E channels")
+    position_encoding_channels: Size | None = Field(
+        None, description="the official `num_position_encoding_channels`: when set and != E, each modality's "
                                 "learned [M, E] position table goes through a bias-free E x E "
                                 "`position_encoding_linear` (one per modality slot of an input, as the official "
                                 "code; its tests use 512)")

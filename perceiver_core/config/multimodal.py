@@ -6,6 +6,7 @@ from typing import Literal
 from pydantic import Field
 
 from .base import ComponentConfig
+from .numbers import Size
 
 
 class PatchesConfig(ComponentConfig):
@@ -16,10 +17,10 @@ class PatchesConfig(ComponentConfig):
 
     key: str = Field("array", description="the example key holding the raw array [*grid_shape, channels] (or "
                                           "[*grid_shape] with one channel)")
-    grid_shape: tuple[int, ...] = Field(min_length=1, max_length=4, description="the raw array's grid, e.g. "
+    grid_shape: tuple[Size, ...] = Field(min_length=1, max_length=4, description="the raw array's grid, e.g. "
                                                                                  "[30720] or [16, 224, 224]")
     channels: int = Field(1, ge=1, le=65536, description="values per grid point (last axis)")
-    patch_size: tuple[int, ...] = Field(min_length=1, max_length=4, description="patch size per grid axis; "
+    patch_size: tuple[Size, ...] = Field(min_length=1, max_length=4, description="patch size per grid axis; "
                                                                                 "divides grid_shape")
     scale: float = Field(1.0, description="values are multiplied by scale, then offset is added (in prepare)")
     offset: float = Field(0.0, description="see scale")
@@ -40,17 +41,17 @@ class MultimodalOutputConfig(ComponentConfig):
     query: Literal["fourier", "learned", "input"] = Field(
         "fourier", description="fourier: features of the output points' positions; learned: a trainable vector per "
                                "output point; input: the packed input elements of this input (one query each)")
-    output_index_shape: tuple[int, ...] | None = Field(
+    output_index_shape: tuple[Size, ...] | None = Field(
         None, description="index shape of the output points (default: the input's index shape)")
-    num_bands: int = Field(64, ge=1, description="fourier: frequency bands per dimension")
-    max_resolution: tuple[int, ...] | None = Field(
+    num_bands: Size = Field(64, description="fourier: frequency bands per dimension")
+    max_resolution: tuple[Size, ...] | None = Field(
         None, description="fourier: highest resolution per dimension (default: output_index_shape)")
     concat_pos: bool = Field(True, description="fourier: also emit the raw positions")
     sine_only: bool = Field(False, description="fourier: drop the cosines")
-    query_channels: int = Field(128, ge=1, description="learned: channels of each query")
-    output_channels: int | None = Field(None, ge=1, description="channels of this output's head (default: the "
+    query_channels: Size = Field(128, description="learned: channels of each query")
+    output_channels: Size | None = Field(None, description="channels of this output's head (default: the "
                                                                 "input's channels: its one-hot size for a label)")
-    train_points: int | None = Field(None, ge=1, description="output points decoded per training step, drawn at "
+    train_points: Size | None = Field(None, description="output points decoded per training step, drawn at "
                                                              "random (DeepMind's subsampled training; default all)")
 
 
@@ -63,13 +64,13 @@ class MultimodalDecoderConfig(ComponentConfig):
         None, description="output name (an input's name) -> its queries and head (default: every input, Fourier "
                           "queries over its index shape)")
     min_padding: int = Field(2, ge=0, le=4096, description="channels added to the widest query (DeepMind: 2)")
-    num_heads: int = Field(1, ge=1, description="heads of the shared cross-attend")
-    qk_channels: int | None = Field(None, ge=1, description="query/key channels (default: see shape_for_attn)")
-    v_channels: int | None = Field(None, ge=1, description="value channels (default: qk channels)")
+    num_heads: Size = Field(1, description="heads of the shared cross-attend")
+    qk_channels: Size | None = Field(None, description="query/key channels (default: see shape_for_attn)")
+    v_channels: Size | None = Field(None, description="value channels (default: qk channels)")
     shape_for_attn: Literal["q", "kv"] = Field("kv", description="default qk channels: the queries' or the latents'")
-    widening: int = Field(1, ge=1, description="MLP widening factor")
+    widening: Size = Field(1, description="MLP widening factor")
     use_query_residual: bool = Field(False, description="add the queries back after the cross-attend")
-    project_to: int | None = Field(None, ge=1, description="a shared linear layer common width -> project_to before "
+    project_to: Size | None = Field(None, description="a shared linear layer common width -> project_to before "
                                                            "the heads (DeepMind's 512; default: none)")
     chunk_size: int | None = Field(16384, ge=1, description="in inference, outputs are decoded this many points at a "
                                                             "time from latents encoded once (None: all at once)")

@@ -1,24 +1,28 @@
 """Settings of the training loop."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from .base import ComponentConfig
+from .numbers import Seed
+
+Beta = Annotated[float, Field(ge=0, lt=1)]
 
 
 class TrainConfig(ComponentConfig):
     epochs: int = Field(10, ge=1, description="passes over the training split")
     max_steps: int | None = Field(None, ge=1, description="stop after this many optimizer steps (overrides epochs)")
-    lr: float = Field(1e-3, gt=0, description="peak learning rate")
+    lr: float = Field(1e-3, gt=0, le=10, description="peak learning rate")
     min_lr_ratio: float = Field(0.0, ge=0, le=1, description="final learning rate as a fraction of lr (cosine)")
     warmup_steps: int | None = Field(None, ge=0, description="linear warm-up steps (default: 5% of all steps)")
     weight_decay: float = Field(
-        0.01, ge=0, description="decoupled weight decay (not on vectors nor on what modules name in no_weight_decay())")
+        0.01, ge=0, le=10,
+        description="decoupled weight decay (not on vectors nor on what modules name in no_weight_decay())")
     optimizer: Literal["adamw", "lamb"] = Field("adamw", description="optimizer")
-    betas: tuple[float, float] = Field((0.9, 0.999), description="Adam betas")
+    betas: tuple[Beta, Beta] = Field((0.9, 0.999), description="Adam betas, each in [0, 1)")
     grad_clip: float | None = Field(1.0, gt=0, description="clip the global gradient norm (None: off)")
-    seed: int = Field(0, description="seed of initialisation, shuffling and augmentation")
+    seed: Seed = Field(0, description="seed of initialisation, shuffling and augmentation")
     eval_every: int = Field(1, ge=1, description="evaluate on the eval split every N epochs")
     eval_split: str = Field("test", description="split used for evaluation during and after training")
     train_split: str = Field("train", description="split used for training")
@@ -49,6 +53,16 @@ class TrainConfig(ComponentConfig):
     loggers: list[Literal["csv", "tensorboard"]] = Field(
         default_factory=list, description="extra loggers beside metrics.jsonl: csv (metrics.csv), tensorboard "
                                           "(tb/, needs perceiver-core[tensorboard])")
+
+    @model_validator(mode="after")
+    def _validation_data(self):
+        """What the loop would refuse at its start, refused when the file is validated."""
+        if self.val_split and self.val_fraction:
+            raise ValueError("set train.val_split or train.val_fraction, not both")
+        if self.early_stopping_patience is not None and not (self.val_split or self.val_fraction):
+            raise ValueError("train.early_stopping_patience needs validation data (train.val_split or "
+                             "train.val_fraction): early stopping never looks at the test split")
+        return self
 
 
 #: the parts of a pipeline, by the first part of their parameter names (packing: several inputs' padding and mask

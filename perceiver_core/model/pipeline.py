@@ -149,9 +149,14 @@ def _build(spec: PipelineSpec, section: str, context: BuildContext, registry, ch
     try:
         return factory(choice.config, context)
     except (ValueError, TypeError) as exc:
-        from ..errors import UserError
+        from ..errors import BuildError
 
-        raise UserError(f"pipeline {spec.name!r}: cannot build {where} {choice.use!r}: {exc}") from exc
+        raise BuildError(f"pipeline {spec.name!r}: cannot build {where} {choice.use!r}: {exc}",
+                         section=where, detail=str(exc)) from exc
+    except UserError as exc:  # the factory's own one-line error: remember which table it is about
+        if getattr(exc, "section", None) is None:
+            exc.section = where
+        raise
 
 
 def build_dataset(spec: PipelineSpec, plugin_manager=None) -> Dataset:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -40,6 +41,10 @@ from .spec import INPUT_SECTIONS, OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, Co
 
 DEFAULT_REGISTRY = "registry.toml"
 REGISTRY_ENV = "PERCEIVER_REGISTRY"
+# Bounds on a registry file, checked before (size) and right after (nesting) parsing it: a file is hostile input.
+MAX_FILE_BYTES = 16 << 20  # 16 MiB: thousands of pipelines; read only after its size is known
+MAX_DEPTH = 16  # tables and arrays nested in one another (a real pipeline needs about 7)
+MAX_EXTENDS = 64  # pipelines in one `extends` chain: bounds the work per pipeline, so validation stays linear
 
 
 @dataclass
@@ -109,22 +114,32 @@ class Registry:
                                 f"{', '.join(sorted(self.presets)) or 'none'}")
         table, chain = self._merged(name)
         table = copy.deepcopy(table)
-        for override in overrides:
-            _apply_override(table, override)
+        applied = [(_apply_override(table, override), override) for override in overrides]
         requires = self._check_requires(chain)
-        return _validate(name, table, chain, requires, pm)
+        return _validate(name, table, chain, requires, pm, applied)
+
+    def error_at(self, name: str, subpath: list[str], message: str, overrides: Iterable[str] = (),
+                 fields: Iterable[str] = ()) -> RegistryError:
+        """An error about the value at `subpath` of pipeline `name` (e.g. one its build rejected), located: the
+        `--set` that wrote it, else file:line of the pipeline in the extends chain whose own table defines it.
+        An error about a whole table (`subpath` of one section) is narrowed to the key among `fields` (that table's
+        config fields) that its message names, preferring the one written last (by a `--set`, else the pipeline
+        nearest in the extends chain)."""
+        _, chain = self._merged(name)
+        applied = [(_override_path(o), o) for o in overrides if "=" in o]
+        subpath = _pinpoint(chain, applied, subpath, message, fields)
+        return _locate_error(chain, applied, subpath, message)
 
     def validate_all(self, plugin_manager=None, names: Iterable[str] | None = None) -> list[str]:
         """Errors of every pipeline (or of `names`), one message each (an empty list means the files are valid)."""
-        errors: list[str] = []
+        errors: dict[str, None] = {}  # ordered and deduplicated in O(1) per error
         for name in self.names() if names is None else names:
             try:
                 self.resolve(name, plugin_manager=plugin_manager)
             except RegistryError as exc:
                 for one in getattr(exc, "errors", [exc]):  # every error of the pipeline, not only the first
-                    if str(one) not in errors:
-                        errors.append(str(one))
-        return errors
+                    errors.setdefault(str(one), None)
+        return list(errors)
 
     # -- internals -----------------------------------------------------------------------------------------
     def _merged(self, name: str) -> tuple[dict[str, Any], list[_Entry]]:
@@ -135,13 +150,17 @@ class Registry:
                 cycle = " -> ".join([e.name for e in chain] + [entry.name])
                 raise _error(entry, ["extends"], f"extends forms a cycle: {cycle}")
             chain.append(entry)
+            if len(chain) > MAX_EXTENDS:
+                raise _error(chain[0], ["extends"], f"the extends chain is longer than {MAX_EXTENDS} pipelines "
+                             f"({' -> '.join(e.name for e in chain[:4])} -> ...); shorten it")
             parent = entry.table.get("extends")
             if parent is None:
                 break
             if not isinstance(parent, str):
-                raise _error(entry, ["extends"], f"must be the name of another pipeline (a string), got {parent!r}")
+                raise _error(entry, ["extends"],
+                             f"must be the name of another pipeline (a string), got {_short(parent)}")
             if parent not in self.pipelines and parent not in self.presets:
-                raise _error(entry, ["extends"], f"extends unknown pipeline {parent!r}"
+                raise _error(entry, ["extends"], f"extends unknown pipeline {_short(parent)}"
                              f"{suggest(parent, [*self.pipelines, *self.presets])}; pipelines: "
                              f"{', '.join(self.names())}; presets: {', '.join(sorted(self.presets))}")
             entry = self._entry(parent)
@@ -163,9 +182,10 @@ class Registry:
                 raise _error(entry, ["requires"], "must be a table of distribution = \"version specifier\"")
             for dist, (spec, keys) in entry.requires().items():
                 source = entry.source
-                where = dict(file=source.path, line=locate(source.text, keys), key=".".join(keys))
+                where = dict(file=source.path, line=locate(source.text, keys), key=_key_path(keys))
                 if not isinstance(spec, str):
-                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {spec!r}", **where)
+                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {_short(spec)}",
+                                        **where)
                 try:
                     installed = metadata.version(dist)
                 except metadata.PackageNotFoundError:
@@ -174,9 +194,10 @@ class Registry:
                 try:
                     ok = SpecifierSet(spec).contains(installed, prereleases=True)
                 except InvalidSpecifier:
-                    raise RegistryError(f"{spec!r} is not a version specifier (e.g. \">=0.1\")", **where) from None
+                    raise RegistryError(f"{_short(spec)} is not a version specifier (e.g. \">=0.1\")",
+                                        **where) from None
                 if not ok:
-                    raise RegistryError(f"{dist} {installed} is installed but {spec!r} is required: "
+                    raise RegistryError(f"{dist} {installed} is installed but {_short(spec)} is required: "
                                         f"{install_hint(dist)}", **where)
                 found.setdefault(dist, spec)
         return found
@@ -237,15 +258,19 @@ def preset_names(plugin_manager=None) -> list[str]:
 
 def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
                distribution: str | None = None) -> None:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise RegistryError(f"cannot read the registry file: {exc}", file=str(path)) from None
+    text = _read_text(path)
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         line = _decode_error_line(str(exc))
         raise RegistryError(f"not valid TOML: {exc}", file=str(path), line=line) from None
+    except RecursionError:  # tomllib recurses per nested array or inline table
+        raise RegistryError(f"not a registry file: arrays or inline tables nested too deeply (more than "
+                            f"{MAX_DEPTH} levels)", file=str(path)) from None
+    deep = _too_deep(data)
+    if deep is not None:
+        raise RegistryError(f"nested too deeply: more than {MAX_DEPTH} levels of tables and arrays",
+                            file=str(path), line=locate(text, deep), key=_key_path(deep))
     source = _Source(str(path), text, distribution)
     if into is None and distribution is None:
         registry.files.append(str(path))
@@ -253,27 +278,71 @@ def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
         if key not in ("requires", "pipelines"):
             raise RegistryError(f"unknown top-level table{suggest(key, ['requires', 'pipelines'])}; "
                                 "a registry file has [requires] and [pipelines.NAME] tables",
-                                file=str(path), line=locate(text, [key]), key=key)
+                                file=str(path), line=locate(text, [key]), key=_key_path([key]))
     requires = data.get("requires", {})
     if not isinstance(requires, dict):
         raise RegistryError("must be a table of distribution = \"version specifier\"", file=str(path),
                             line=locate(text, ["requires"]), key="requires")
     for dist, spec in requires.items():
         if not isinstance(spec, str):
-            raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {spec!r}",
-                                file=str(path), line=locate(text, ["requires", dist]), key=f"requires.{dist}")
+            raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {_short(spec)}",
+                                file=str(path), line=locate(text, ["requires", dist]),
+                                key=_key_path(["requires", dist]))
         source.requires[dist] = spec
     pipelines = data.get("pipelines", {})
+    if not isinstance(pipelines, dict):
+        shown = "an array of tables ([[pipelines]])" if isinstance(pipelines, list) else \
+            f"a {type(pipelines).__name__}"
+        raise RegistryError(f"must be a table of named pipelines ([pipelines.NAME] sections), not {shown}",
+                            file=str(path), line=locate(text, ["pipelines"]), key="pipelines")
     for name, table in pipelines.items():
         if not isinstance(table, dict):
             raise RegistryError("a pipeline must be a table ([pipelines.NAME])", file=str(path),
-                                line=locate(text, ["pipelines", name]), key=f"pipelines.{name}")
+                                line=locate(text, ["pipelines", name]), key=_key_path(["pipelines", name]))
         (registry.pipelines if into is None else into)[name] = _Entry(name, table, source)
 
 
-def _decode_error_line(message: str) -> int | None:
-    import re
+def _read_text(path) -> str:
+    """The file's text, its size checked before it is read (a registry file is small; anything else is refused)."""
+    try:
+        size = path.stat().st_size if hasattr(path, "stat") else None
+        if size is not None and size > MAX_FILE_BYTES:
+            raise RegistryError(f"not a registry file: {size:,} bytes, more than the limit of {MAX_FILE_BYTES:,}",
+                                file=str(path))
+        with path.open("rb") as f:
+            raw = f.read(MAX_FILE_BYTES + 1)
+        if len(raw) > MAX_FILE_BYTES:
+            raise RegistryError(f"not a registry file: more than the limit of {MAX_FILE_BYTES:,} bytes",
+                                file=str(path))
+        return raw.decode("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise RegistryError(f"cannot read the registry file: {exc}", file=str(path)) from None
 
+
+def _too_deep(data: Any, limit: int = MAX_DEPTH) -> list[str] | None:
+    """The key path of the first value nested more than `limit` levels deep, or None (iterative: no recursion)."""
+    stack: list[tuple[Any, list[str]]] = [(data, [])]
+    while stack:
+        node, path = stack.pop()
+        if len(path) > limit:
+            return path
+        if isinstance(node, dict):
+            stack.extend((v, [*path, str(k)]) for k, v in node.items())
+        elif isinstance(node, list):
+            stack.extend((v, [*path, str(i)]) for i, v in enumerate(node))
+    return None
+
+
+_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def _key_path(parts: list[str]) -> str:
+    """A key path as TOML writes it: bare keys as they are, others quoted (a key may hold dots or newlines)."""
+    parts = [p if len(p) <= 80 else f"{p[:60]}...({len(p):,} characters)" for p in parts]
+    return ".".join(p if _BARE_KEY.fullmatch(p) else json.dumps(p) for p in parts)
+
+
+def _decode_error_line(message: str) -> int | None:
     m = re.search(r"line (\d+)", message)
     return int(m.group(1)) if m else None
 
@@ -290,18 +359,29 @@ def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _apply_override(table: dict[str, Any], override: str) -> None:
-    """`key.path=value`; the value is read as TOML (numbers, booleans, arrays, quoted strings) or a bare string."""
+def _override_path(override: str) -> list[str]:
+    return [p for p in override.split("=", 1)[0].strip().split(".") if p]
+
+
+def _apply_override(table: dict[str, Any], override: str) -> list[str]:
+    """`key.path=value`; the value is read as TOML (numbers, booleans, arrays, quoted strings) or a bare string.
+    Returns the key path it set."""
     if "=" not in override:
         raise RegistryError(f"--set {override!r}: expected key.path=value, e.g. train.epochs=5")
     key, raw = (s.strip() for s in override.split("=", 1))
-    path = [p for p in key.split(".") if p]
+    path = _override_path(override)
     if not path:
         raise RegistryError(f"--set {override!r}: empty key path")
+    if len(raw) > MAX_FILE_BYTES:
+        raise RegistryError(f"--set {override[:40]!r}...: the value is longer than {MAX_FILE_BYTES:,} characters")
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw
+    except RecursionError:
+        raise RegistryError(f"--set {override[:60]!r}: arrays or tables nested too deeply") from None
+    if len(path) > MAX_DEPTH or _too_deep(value, MAX_DEPTH - len(path)) is not None:
+        raise RegistryError(f"--set {override[:60]!r}: nested too deeply (more than {MAX_DEPTH} levels)")
     node = table
     for part in path[:-1]:
         nxt = node.setdefault(part, {})
@@ -309,11 +389,58 @@ def _apply_override(table: dict[str, Any], override: str) -> None:
             raise RegistryError(f"--set {override!r}: {part!r} is not a table")
         node = nxt
     node[path[-1]] = value
+    return path
 
 
 def _error(entry: _Entry, subpath: list[str], message: str) -> RegistryError:
     full = ["pipelines", entry.name, *subpath]
-    return RegistryError(message, file=entry.source.path, line=locate(entry.source.text, full), key=".".join(full))
+    return RegistryError(message, file=entry.source.path, line=locate(entry.source.text, full), key=_key_path(full))
+
+
+_QUALIFIED = re.compile(rf"\b({'|'.join([*SECTIONS, 'train', 'init_from'])})\.([A-Za-z_][A-Za-z0-9_]*)\b")
+
+
+def _pinpoint(chain: list[_Entry], applied: list[tuple[list[str], str]], subpath: list[str], message: str,
+              fields: Iterable[str]) -> list[str]:
+    """Narrow an error about a table (`[section]`) to the key its message names: `section.key` anywhere in the
+    message, else a bare field name of the section's config. Among several, the one written last wins (a --set,
+    then the pipeline nearest in the extends chain); a key left at its default still names the key."""
+    qualified = [[m.group(1), m.group(2)] for m in _QUALIFIED.finditer(message)]
+    if qualified and (len(subpath) != 1 or any(q[0] == subpath[0] for q in qualified)):
+        candidates = [q for q in qualified if len(subpath) != 1 or q[0] == subpath[0]]
+    elif len(subpath) == 1:
+        words = set(re.findall(r"[A-Za-z_][A-Za-z0-9_]*", message))
+        candidates = [[subpath[0], f] for f in fields if f != "use" and f in words]
+        candidates.sort(key=lambda c: message.find(c[1]))  # in the order the message names them
+    else:
+        return subpath
+    if not candidates:
+        return subpath
+
+    def rank(path: list[str]) -> int:
+        if any(p[:len(path)] == path or path[:len(p)] == p for p, _ in applied):
+            return -1
+        for i, entry in enumerate(chain):
+            node = entry.table
+            for part in path:
+                node = node.get(part) if isinstance(node, dict) else None
+            if node is not None:
+                return i
+        return len(chain)  # a default: no pipeline wrote it
+
+    return min(candidates, key=rank)
+
+
+def _locate_error(chain: list[_Entry], applied: list[tuple[list[str], str]], subpath: list[str],
+                  message: str) -> RegistryError:
+    """The error at `subpath`: named by the `--set` that wrote the value (or a table above it, or a key below a
+    table-level error), else by file:line of the pipeline whose own table defines it."""
+    for path, override in reversed(applied):  # the last --set of a key wins, as it did when applied
+        n = min(len(path), len(subpath))
+        if n and path[:n] == subpath[:n]:
+            key = _key_path(["pipelines", chain[0].name, *subpath])
+            return RegistryError(message, file=f"--set {override}", key=key)
+    return _error(_where(chain, subpath), subpath, message)
 
 
 def _where(chain: list[_Entry], subpath: list[str]) -> _Entry:
@@ -331,14 +458,15 @@ def _where(chain: list[_Entry], subpath: list[str]) -> _Entry:
     return best
 
 
-def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: dict[str, str], pm) -> PipelineSpec:
+def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: dict[str, str], pm,
+              applied: list[tuple[list[str], str]] = ()) -> PipelineSpec:
     """Check a merged pipeline table against the installed components: every error at once (RegistryErrors)."""
     from .models import backend_names, pipeline_model
 
     errors: list[RegistryError] = []
 
     def fail(subpath: list[str], message: str) -> None:
-        errors.append(_error(_where(chain, subpath), subpath, message))
+        errors.append(_locate_error(chain, list(applied), subpath, message))
 
     checked: dict[str, Any] = {}
     for key in table:
@@ -376,7 +504,7 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
         checked.pop("backend", None)
     elif backend not in backend_names(pm):
         known = backend_names(pm)
-        fail(["backend"], f"unknown backend {backend!r}{suggest(backend, known)}; known: {', '.join(known)}")
+        fail(["backend"], f"unknown backend {_short(backend)}{suggest(backend, known)}; known: {', '.join(known)}")
         checked.pop("backend", None)
     validated = None
     try:
@@ -397,10 +525,13 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
             else:
                 model = {"train": TrainConfig, "init_from": InitFromConfig, "packing": PackingConfig}.get(section)
             if model is not None:
-                fail(loc, _message(err, loc[1:], model))
+                message = _message(err, loc[1:], model)
+                if len(loc) == 1:  # a model validator: about the table; point at the key it names
+                    loc = _pinpoint(chain, list(applied), loc, message, model.model_fields)
+                fail(loc, message)
             else:
                 given = err.get("input")
-                fail(loc, f"{err['msg']}" + (f"; got {given!r}" if not isinstance(given, dict) else ""))
+                fail(loc, f"{err['msg']}" + (f"; got {_short(given)}" if not isinstance(given, dict) else ""))
     if errors:
         raise errors[0] if len(errors) == 1 else RegistryErrors(errors)
     components = {section: ComponentChoice(checked[section]["use"], spec.config_model().model_validate(
@@ -426,8 +557,13 @@ def _message(err: dict, loc: list[str], model: type[BaseModel]) -> str:
     if err["type"] == "missing":
         return f"missing required key{expected}"
     given = err.get("input")
-    shown = f"; got {given!r}" if not isinstance(given, dict) else ""
+    shown = f"; got {_short(given)}" if not isinstance(given, dict) else ""
     return f"{err['msg']}{shown}{expected}"
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
 
 
 def _type_name(annotation: Any) -> str:

@@ -7,6 +7,7 @@ cannot be found the line of its closest enclosing key or table is returned.
 
 from __future__ import annotations
 
+import functools
 import re
 
 _BARE = r"[A-Za-z0-9_-]+"
@@ -14,6 +15,9 @@ _KEY = rf'(?:{_BARE}|"(?:[^"\\]|\\.)*"|\'[^\']*\')'
 _DOTTED = rf"{_KEY}(?:\s*\.\s*{_KEY})*"
 _HEADER = re.compile(rf"^\s*\[\[?\s*({_DOTTED})\s*\]\]?\s*(#.*)?$")
 _ASSIGN = re.compile(rf"^\s*({_DOTTED})\s*=")
+_INLINE_KEY = re.compile(rf"({_BARE})\s*=")
+_EQUALS = re.compile(r"\s*=")
+_BARE_CHAR = re.compile(r"[A-Za-z0-9_-]")
 
 
 def _split_key(dotted: str) -> list[str]:
@@ -36,23 +40,37 @@ def _inline_keys(rest: str, table: list[str]) -> list[tuple[list[str], int]]:
             continue
         if ch in "\"'":
             end = rest.find(ch, i + 1)
-            m = re.match(r"\s*=", rest[end + 1:]) if end != -1 else None
+            m = _EQUALS.match(rest, end + 1) if end != -1 else None
             if m and len(stack) > 1:
                 found.append((stack[-1] + [rest[i + 1:end]], i))
             i = end + 1 if end != -1 else len(rest)
             continue
-        m = re.match(rf"({_BARE})\s*=", rest[i:])
-        if m and len(stack) > 1 and (i == 0 or not re.match(r"[A-Za-z0-9_-]", rest[i - 1])):
+        m = _INLINE_KEY.match(rest, i)  # at position i: no copy of the rest of the line (a long line stays linear)
+        if m and len(stack) > 1 and (i == 0 or not _BARE_CHAR.match(rest[i - 1])):
             found.append((stack[-1] + [m.group(1)], i))
-            i += m.end()
+            i = m.end()
             continue
         i += 1
     return found
 
 
 def locate(text: str, path: list[str]) -> int | None:
-    """1-based line where the longest prefix of `path` is defined, or None if not even its first key is."""
-    best_len, best_line = 0, None
+    """1-based line where the longest prefix of `path` is defined, or None if not even its first key is.
+
+    The file is scanned once (its index is cached), so locating one error costs O(len(path)), not a pass over the
+    file: `perceiver validate` of a file with thousands of pipelines and errors stays linear in its size."""
+    index = _index(text)
+    for n in range(len(path), 0, -1):
+        line = index.get(tuple(path[:n]))
+        if line is not None:
+            return line
+    return None
+
+
+@functools.lru_cache(maxsize=16)
+def _index(text: str) -> dict[tuple[str, ...], int]:
+    """Every key path the text defines, explicitly or as the prefix of a longer one -> the first line doing so."""
+    index: dict[tuple[str, ...], int] = {}
     table: list[str] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         m = _HEADER.match(line)
@@ -66,17 +84,7 @@ def locate(text: str, path: list[str]) -> int | None:
             key_path = table + _split_key(m.group(1))
             candidates = [key_path] + [p for p, _ in _inline_keys(line[m.end():], [*key_path])]
         for cand in candidates:
-            n = _common_prefix(cand, path)
-            # the line defines the key itself or an enclosing table ([a.b] also defines a, implicitly)
-            if (n == len(cand) or n == len(path)) and n > best_len:
-                best_len, best_line = n, lineno
-    return best_line
-
-
-def _common_prefix(a: list[str], b: list[str]) -> int:
-    n = 0
-    for x, y in zip(a, b):
-        if x != y:
-            break
-        n += 1
-    return n
+            # the line defines the key itself and, implicitly, every enclosing table ([a.b] also defines a)
+            for n in range(1, len(cand) + 1):
+                index.setdefault(tuple(cand[:n]), lineno)
+    return index

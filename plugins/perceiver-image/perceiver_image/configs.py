@@ -1,16 +1,19 @@
 """Config models of the image components (pydantic only: importing them does not import torch)."""
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field
 
-from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig
+from perceiver_core.config import MAX_SIZE, ComponentConfig, DataConfig, FileDataConfig, Seed, Size
+
+PositiveStd = Annotated[float, Field(gt=0)]
 
 
 class _ImageConfig(ComponentConfig):
     mean: tuple[float, ...] = Field((0.5,), description="per-channel mean subtracted from pixels in [0, 1] "
                                                         "(one value applies to every channel)")
-    std: tuple[float, ...] = Field((0.5,), description="per-channel standard deviation pixels are divided by")
+    std: tuple[PositiveStd, ...] = Field((0.5,), description="per-channel standard deviation pixels are divided by "
+                                                             "(each > 0)")
     augment_shift: int = Field(0, ge=0, description="training only: shift each image by up to this many pixels "
                                                     "in each direction (zero fill), seeded per epoch and example")
     dataset_stats: bool = Field(False, description="normalise with the dataset's per-channel mean and std "
@@ -24,26 +27,26 @@ class _ImageConfig(ComponentConfig):
 
 
 class PixelsConfig(_ImageConfig):
-    permute_seed: int | None = Field(
+    permute_seed: Seed | None = Field(
         None, description="shuffle the pixels with a fixed permutation from this seed; each pixel keeps its true "
                           "(x, y) position, so a Perceiver is unaffected while a CNN is not")
 
 
 class PatchesConfig(_ImageConfig):
-    patch_size: int = Field(4, ge=1, description="side of the square patches (space-to-depth block size)")
-    project_to: int | None = Field(None, ge=1, description="project each patch to this many channels (linear)")
+    patch_size: Size = Field(4, description="side of the square patches (space-to-depth block size)")
+    project_to: Size | None = Field(None, description="project each patch to this many channels (linear)")
 
 
 class DigitsConfig(DataConfig):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of the 1,797 images held out as 'test'")
-    split_seed: int = Field(0, description="seed of the fixed, stratified train/test split")
+    split_seed: Seed = Field(0, description="seed of the fixed, stratified train/test split")
 
 
 class ConvConfig(_ImageConfig):
     """DeepMind's conv stem as HF implements it: 7x7 stride-2 conv (padding 3, no bias), batch norm, ReLU,
     3x3 stride-2 max pool without padding: 224x224 -> 55x55 (DeepMind's SAME-padded pool gives 56x56)."""
 
-    out_channels: int = Field(64, ge=1, description="channels of the convolution")
+    out_channels: Size = Field(64, description="channels of the convolution")
     use_batchnorm: bool = Field(True, description="batch norm after the convolution")
     padding: Literal["hf", "same"] = Field(
         "hf", description="hf: conv padded by 3 on every side, pool unpadded (HF; 224 -> 55); same: TensorFlow "
@@ -53,8 +56,8 @@ class ConvConfig(_ImageConfig):
 class Conv1x1Config(_ImageConfig):
     """A 1x1 convolution (a per-pixel linear map), optionally strided."""
 
-    out_channels: int = Field(256, ge=1, description="channels of the convolution")
-    spatial_downsample: int = Field(1, ge=1, description="stride of the convolution")
+    out_channels: Size = Field(256, description="channels of the convolution")
+    spatial_downsample: Size = Field(1, description="stride of the convolution")
 
 
 class ImageFolderConfig(FileDataConfig):
@@ -63,7 +66,7 @@ class ImageFolderConfig(FileDataConfig):
     (random resized crop + flip, optionally RandAugment, MixUp, CutMix), all seeded by (seed, epoch, index);
     evaluation and `predict` resize the shorter side and take the centre crop."""
 
-    image_size: int = Field(224, ge=4, description="side of the square images the model takes")
+    image_size: int = Field(224, ge=4, le=MAX_SIZE, description="side of the square images the model takes")
     mode: Literal["RGB", "L"] = Field("RGB", description="RGB (3 channels) or L (greyscale, 1 channel)")
     image_column: str = Field("image", description="table layout: column of encoded image bytes (or of "
                                                    "{'bytes': ...} structs, as Hugging Face datasets write them)")
@@ -91,9 +94,9 @@ class ImageFolderConfig(FileDataConfig):
 
 class PhotosConfig(DataConfig):
     crop: int = Field(256, ge=8, le=427, description="side of the square crops (256: 65,536 pixels)")
-    train_crops: int = Field(256, ge=1, description="training crops (from the left part of each photo)")
-    test_crops: int = Field(16, ge=1, description="test crops (from the right `crop` columns of each photo)")
-    seed: int = Field(0, description="seed of the crop positions")
+    train_crops: Size = Field(256, description="training crops (from the left part of each photo)")
+    test_crops: Size = Field(16, description="test crops (from the right `crop` columns of each photo)")
+    seed: Seed = Field(0, description="seed of the crop positions")
 
 
 # -- dense outputs: optical flow and stereo -------------------------------------------------------------------
@@ -106,11 +109,11 @@ class FlowConfig(ComponentConfig):
 
     mean: tuple[float, ...] = Field((0.5,), description="per-channel mean subtracted from frames in [0, 1] (0.5 and "
                                                         "std 0.5 map them to [-1, 1], as DeepMind's model expects)")
-    std: tuple[float, ...] = Field((0.5,), description="per-channel standard deviation frames are divided by")
+    std: tuple[PositiveStd, ...] = Field((0.5,), description="per-channel standard deviation frames are divided by")
     patch_size: int | tuple[int, int] = Field(
         3, description="k, or (k_h, k_w): the patch around each pixel (odd sides; zero-padded by k // 2); DeepMind: 3. "
                        "A wide patch (e.g. (3, 17)) lets each pixel see its stereo match directly")
-    channels: int = Field(64, ge=1, description="output channels of the linear layer after patching")
+    channels: Size = Field(64, description="output channels of the linear layer after patching")
     hflip: float = Field(0.0, ge=0, le=1, description="training only: probability of mirroring both frames left-right "
                                                       "(the flow's u is negated and mirrored)")
     vflip: float = Field(0.0, ge=0, le=1, description="training only: probability of mirroring both frames "
@@ -129,13 +132,13 @@ class FlowDecoderConfig(ComponentConfig):
     pixel; they cross-attend to the latents; a zero-initialised linear layer maps each to (u, v); the outputs are
     divided by `rescale_factor`."""
 
-    num_heads: int = Field(1, ge=1, description="heads of the decoder cross-attend")
-    qk_channels: int | None = Field(None, ge=1, description="query/key channels (default: the latents' channels)")
-    v_channels: int | None = Field(None, ge=1, description="value channels (default: qk channels)")
-    widening: int = Field(1, ge=1, description="MLP widening factor")
+    num_heads: Size = Field(1, description="heads of the decoder cross-attend")
+    qk_channels: Size | None = Field(None, description="query/key channels (default: the latents' channels)")
+    v_channels: Size | None = Field(None, description="value channels (default: qk channels)")
+    widening: Size = Field(1, description="MLP widening factor")
     use_query_residual: bool = Field(False, description="add the queries back after the cross-attend")
     rescale_factor: float = Field(100.0, gt=0, description="the head's output is divided by this (DeepMind: 100)")
-    output_channels: int = Field(2, ge=1, description="channels per pixel: 2 for optical flow (u, v)")
+    output_channels: Size = Field(2, description="channels per pixel: 2 for optical flow (u, v)")
 
 
 class FlowTaskConfig(ComponentConfig):
@@ -149,10 +152,10 @@ class FlowTaskConfig(ComponentConfig):
     outlier_pixels: float = Field(3.0, gt=0, description="an outlier's error exceeds this many pixels ...")
     outlier_fraction: float = Field(0.05, ge=0, description="... and this fraction of the true flow's length "
                                                             "(KITTI's Fl / D1 definition)")
-    tile_overlap: int = Field(20, ge=1, description="prediction on frames larger than the training size: tiles of "
+    tile_overlap: Size = Field(20, description="prediction on frames larger than the training size: tiles of "
                                                     "the training size overlapping by at least this many pixels "
                                                     "(DeepMind: 20), blended by distance to the tile's edge")
-    tile_batch: int = Field(8, ge=1, description="tiles run through the model at once")
+    tile_batch: Size = Field(8, description="tiles run through the model at once")
     tile_weights: Literal["interior", "deepmind"] = Field(
         "interior", description="deepmind: weight = distance to the tile's nearest edge; interior: the same, "
                                 "counting only edges that face another tile (continuous along the frame's border)")
@@ -180,11 +183,11 @@ class PairsConfig(DataConfig):
                                                                    "disparity: .pfm/.npy/.png [H, W] (left view, "
                                                                    "u = -disparity)")
     crop: tuple[int, int] = Field(description="(H, W) of the training crops: the model's training size")
-    channels: int = Field(3, ge=1, description="channels of the frames")
+    channels: Size = Field(3, description="channels of the frames")
     test_fraction: float = Field(0.2, ge=0, lt=1, description="fraction of the pairs held out as 'test'")
-    split_seed: int = Field(0, description="seed of the train/test split of the pairs")
-    repeats: int = Field(1, ge=1, description="training examples per pair per epoch (each a new random crop)")
-    test_crops: int = Field(4, ge=1, description="fixed crops per held-out pair")
+    split_seed: Seed = Field(0, description="seed of the train/test split of the pairs")
+    repeats: Size = Field(1, description="training examples per pair per epoch (each a new random crop)")
+    test_crops: Size = Field(4, description="fixed crops per held-out pair")
 
 
 class StereoMotorcycleConfig(DataConfig):
@@ -192,9 +195,9 @@ class StereoMotorcycleConfig(DataConfig):
     disparities 7-60 px, unknown ones marked inf), downscaled and cut into crops: a stereo-disparity task that
     installs offline. The right `test_fraction` of the columns is held out: training crops come from the rest."""
 
-    scale: int = Field(4, ge=1, description="downscale the pair by this factor (area average; disparity / scale)")
+    scale: Size = Field(4, description="downscale the pair by this factor (area average; disparity / scale)")
     crop: tuple[int, int] = Field((32, 48), description="(H, W) of the crops: the model's training size")
     test_fraction: float = Field(0.3, gt=0, lt=1, description="right fraction of the columns held out as 'test'")
-    train_crops: int = Field(2048, ge=1, description="training examples per epoch (each a new random crop)")
-    test_crops: int = Field(64, ge=1, description="fixed held-out crops (seeded)")
-    split_seed: int = Field(0, description="seed of the held-out crops' positions")
+    train_crops: Size = Field(2048, description="training examples per epoch (each a new random crop)")
+    test_crops: Size = Field(64, description="fixed held-out crops (seeded)")
+    split_seed: Seed = Field(0, description="seed of the held-out crops' positions")

@@ -7,11 +7,11 @@ from typing import Literal
 
 from pydantic import Field
 
-from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig
+from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig, Seed, Size
 
 
 class FeaturesConfig(ComponentConfig):
-    channels: int = Field(32, ge=1, description="C: channels of each input element (one element per feature column)")
+    channels: Size = Field(32, description="C: channels of each input element (one element per feature column)")
     value_embedding: Literal["per_feature", "shared"] = Field(
         "per_feature", description="per_feature: each column scales its value by a vector of its own (FT-Transformer's "
         "numerical tokenizer); shared: one vector for all columns")
@@ -24,7 +24,7 @@ class FeaturesConfig(ComponentConfig):
 
 class _TableConfig(DataConfig):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of each class held out as 'test'")
-    split_seed: int = Field(0, description="seed of the fixed, stratified train/test split")
+    split_seed: Seed = Field(0, description="seed of the fixed, stratified train/test split")
 
 
 class WineConfig(_TableConfig):
@@ -49,5 +49,5 @@ class TableFileConfig(FileDataConfig):
                                                                       "and split columns)")
     categorical_columns: tuple[str, ...] = Field((), description="columns to treat as categories even when their "
                                                                 "values are numbers (e.g. codes)")
-    max_categories: int = Field(32, ge=1, description="per categorical column: the most frequent categories kept; "
+    max_categories: Size = Field(32, description="per categorical column: the most frequent categories kept; "
                                                       "the rest share one 'other' indicator")

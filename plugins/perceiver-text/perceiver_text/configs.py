@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig
+from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig, Seed, Size
 
 DEFAULT_MODULES = (
     "argparse", "ast", "asyncio.events", "base64", "bisect", "calendar", "collections", "configparser",
@@ -23,11 +23,11 @@ class BytesConfig(ComponentConfig):
 
     max_length: int = Field(2048, ge=3, description="bytes per example, special tokens included (HF: "
                                                     "max_position_embeddings)")
-    channels: int = Field(768, ge=1, description="channels of the byte and position embeddings (HF: d_model)")
+    channels: Size = Field(768, description="channels of the byte and position embeddings (HF: d_model)")
     mask_probability: float = Field(0.15, ge=0, lt=1, description="fraction of the real bytes masked for MLM: "
                                                                   "random per epoch in training, fixed per text "
                                                                   "in evaluation; 0: no masking")
-    span_length: int = Field(1, ge=1, description="masked bytes come in runs of this length (1: single bytes)")
+    span_length: Size = Field(1, description="masked bytes come in runs of this length (1: single bytes)")
     add_special_tokens: bool = Field(True, description="wrap each example in [CLS] ... [SEP]")
     learned_positions: bool = Field(True, description="add a learned position embedding (HF); false: none, "
                                                       "e.g. to concatenate Fourier positions instead (position = "
@@ -35,7 +35,7 @@ class BytesConfig(ComponentConfig):
     init_scale: float = Field(0.02, gt=0, description="std of the embeddings' initialisation (HF: 0.02; a small "
                                                       "model trained briefly learns faster with ~1, since the "
                                                       "output logits are tied to this embedding)")
-    context_kernel: int = Field(1, ge=1, description="odd width of a 1-D convolution mixing each byte's embedding "
+    context_kernel: Size = Field(1, description="odd width of a 1-D convolution mixing each byte's embedding "
                                                      "with its neighbours' (the text analogue of image.conv); "
                                                      "1: none (HF)")
 
@@ -50,19 +50,19 @@ class MaskedLMDecoderConfig(ComponentConfig):
     """HF's MLM decoder: learned queries (one per byte position) cross-attend to the latents; the outputs are
     multiplied by the transposed input byte embedding, plus a bias (tied weights)."""
 
-    num_queries: int | None = Field(None, ge=1, description="output positions (default: the preprocessor's "
+    num_queries: Size | None = Field(None, description="output positions (default: the preprocessor's "
                                                             "max_length)")
     query: Literal["learned", "fourier"] = Field(
         "learned", description="learned: one trainable query per position (HF); fourier: Fourier features of the "
                                "output positions projected to the embedding channels (no per-position parameters)")
-    num_bands: int = Field(32, ge=1, description="fourier queries: frequency bands")
+    num_bands: Size = Field(32, description="fourier queries: frequency bands")
     concat_input: bool = Field(False, description="prepend each position's preprocessed input to its query "
                                                   "(flow-style queries; needs one query per input byte) and "
                                                   "project the decoded queries back to the embedding channels")
-    num_heads: int = Field(8, ge=1, description="heads of the decoder cross-attend")
+    num_heads: Size = Field(8, description="heads of the decoder cross-attend")
     qk_channels: int | None = Field(256, ge=1, description="query/key channels (HF: 8 * 32)")
-    v_channels: int | None = Field(None, ge=1, description="value channels (default: the embedding channels)")
-    widening: int = Field(1, ge=1, description="MLP widening factor")
+    v_channels: Size | None = Field(None, description="value channels (default: the embedding channels)")
+    widening: Size = Field(1, description="MLP widening factor")
     use_query_residual: bool = Field(False, description="add the queries back after the cross-attend")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout")
 
@@ -78,7 +78,7 @@ class DocstringsConfig(DataConfig):
 
     modules: tuple[str, ...] = Field(DEFAULT_MODULES, description="standard-library modules to read (offline)")
     max_chars: int = Field(120, ge=16, description="longest chunk in characters (cut at sentence or word ends)")
-    min_chars: int = Field(32, ge=1, description="shorter chunks are dropped")
+    min_chars: Size = Field(32, description="shorter chunks are dropped")
     test_every: int = Field(10, ge=2, description="every N-th chunk (by a hash of its text) goes to 'test'")
 
     @model_validator(mode="after")
