@@ -8,7 +8,9 @@ Rows, per modality (PSNR in dB per held-out window, averaged over the windows):
   zero / grey          audio: silence (0); video: every pixel 0.5
   training mean        audio: the mean training sample (per position in the window); video: the per-pixel mean
                        of every training frame, for every frame
-  Perceiver            the model's reconstruction from its 64 x 128 latents (the label hidden by its mask token)
+  Perceiver            the model's reconstruction from its 64 x 128 latents (the label hidden by its mask token);
+                       the model reads and writes each audio window at unit RMS, the window's gain (one number)
+                       is put back before scoring
 Audio PSNR is against a peak of 1 (samples in [-1, 1]), video PSNR against pixels in [0, 1].
 Label accuracy: the window's part of the clip, read off audio + video (label masked), against the majority class.
 --figures DIR writes DIR/multimodal-ae-tiny-frames.png (input frames above, reconstruction below) and
@@ -52,13 +54,15 @@ def main(argv=None) -> int:
     parser.add_argument("--checkpoint", required=True, help="a multimodal-ae-tiny run folder")
     parser.add_argument("--figures", help="write the frames and spectrogram PNGs into this folder")
     parser.add_argument("--window", type=int, default=-1, help="which held-out window the figures show")
+    parser.add_argument("--split", help="the windows to score (default: the held-out split the run evaluates on; "
+                                         "train shows how well the training windows are fitted)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
 
     torch.set_grad_enabled(False)
     model = from_checkpoint(args.checkpoint).eval()
     data = build_dataset(model.spec)
-    train, test = data.examples("train"), data.examples(model.spec.train.eval_split)
+    train, test = data.examples("train"), data.examples(args.split or model.spec.train.eval_split)
     true_audio = np.stack([np.asarray(test[i]["audio"]) for i in range(len(test))]).astype(np.float32)  # [N, S]
     true_video = np.stack([np.asarray(test[i]["video"]) for i in range(len(test))]).astype(np.float32) / 255
     true_label = np.array([test[i]["label"] for i in range(len(test))])
@@ -66,6 +70,9 @@ def main(argv=None) -> int:
     train_frames = np.concatenate([np.asarray(train[i]["video"]) for i in range(len(train))]).astype(np.float32) / 255
     train_labels = np.array([train[i]["label"] for i in range(len(train))])
     audio, video, labels = reconstruct(model, test)
+    if model.preprocessor["audio"].config.normalize == "rms":  # the model hears each window at unit RMS:
+        rms = np.sqrt(np.square(true_audio).mean(1, keepdims=True)).clip(1e-5)  # its gain, one number per window
+        audio = audio * rms
     audio = np.clip(audio, -1, 1)
     video = np.clip(video, 0, 1)
 
@@ -83,7 +90,7 @@ def main(argv=None) -> int:
                                                                  for k, (a, v) in rows.items()},
                           "label_accuracy": {k: round(v, 4) for k, v in acc.items()}}))
     else:
-        print(f"held-out windows: {len(test)} (video {true_video.shape[1]} frames at {true_video.shape[3]}x"
+        print(f"{args.split or 'held-out'} windows: {len(test)} (video {true_video.shape[1]} frames at {true_video.shape[3]}x"
               f"{true_video.shape[2]}, audio {true_audio.shape[1]} samples)")
         print(f"{'method':<16} {'audio PSNR (dB)':>16} {'video PSNR (dB)':>16}")
         for name, (a, v) in rows.items():

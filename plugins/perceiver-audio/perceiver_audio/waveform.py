@@ -63,10 +63,13 @@ class WaveformPreprocessor(AudioPreprocessor):
 
     def save_values(self, values: torch.Tensor, path_stem: Path) -> list[Path]:
         """Patches [T/p, p] (a multimodal reconstruction, or its target) as PATH_STEM.wav at the model's rate
-        (16-bit PCM; samples clipped to [-1, 1]; an rms-normalized clip is written as it is, then clipped)."""
+        (16-bit PCM, clipped to [-1, 1]; with normalize = "rms" the unit-RMS clip is written at RMS 0.1)."""
         import soundfile as sf
 
-        wave = values.detach().float().reshape(-1).clamp(-1, 1).cpu().numpy()  # [T]
+        wave = values.detach().float().reshape(-1).cpu()  # [T]
+        if self.config.normalize == "rms":
+            wave = wave * 0.1
+        wave = wave.clamp(-1, 1).numpy()
         path = Path(f"{path_stem}.wav")
         sf.write(str(path), wave, self.sample_rate, subtype="PCM_16")
         return [path]
