@@ -25,16 +25,16 @@ def test_multimodal_ae_tiny_builds_three_inputs_and_decodes_them_on_meta():
     model = _meta("multimodal-ae-tiny")
     assert next(model.parameters()).device.type == "meta"
     assert model.preprocessor.names == ["audio", "label", "video"]
-    # 0.32 s at 8 kHz in 16-sample patches; 8 x 32 x 56 in 1 x 4 x 4 patches; one label element
-    assert model.preprocessor["audio"].index_shape == (160,)
+    # 0.32 s at 16 kHz in 16-sample patches; 8 x 32 x 56 in 1 x 4 x 4 patches; one label element
+    assert model.preprocessor["audio"].index_shape == (320,)
     assert model.preprocessor["video"].index_shape == (8, 8, 14)
-    assert model.preprocessor["audio"].sample_rate == 8000
-    batch = {"audio.audio_patches": torch.zeros(2, 160, 16, device="meta"),
+    assert model.preprocessor["audio"].sample_rate == 16000
+    batch = {"audio.audio_patches": torch.zeros(2, 320, 16, device="meta"),
              "video.patches": torch.zeros(2, 896, 48, device="meta"),
              "label.label": torch.zeros(2, dtype=torch.long, device="meta")}
     model.eval()
     out = model(batch)
-    assert tuple(out["audio"].shape) == (2, 160, 16)  # one query per audio patch: its 16 samples
+    assert tuple(out["audio"].shape) == (2, 320, 16)  # one query per audio patch: its 16 samples
     assert tuple(out["video"].shape) == (2, 896, 48)  # one query per video patch: its 4 x 4 x 3 pixels
     assert tuple(out["label"].shape) == (2, 1, 4)  # the clip's 4 parts
 
@@ -56,21 +56,20 @@ def test_predict_writes_a_wav_and_a_gif_for_each_reconstruction(tmp_path):
 
     model = build_pipeline("multimodal-ae-tiny", overrides=["data.frames=2",
                                                               "decoder.outputs.video.output_index_shape=[2,8,14]",
-                                                              "decoder.outputs.audio.output_index_shape=[40]"]).eval()
+                                                              "decoder.outputs.audio.output_index_shape=[80]"]).eval()
     rng = np.random.default_rng(0)
     example = {"video": rng.integers(0, 256, (2, 32, 56, 3), dtype=np.uint8),
-               "audio": rng.uniform(-0.5, 0.5, 640).astype(np.float32), "label": 1}
+               "audio": rng.uniform(-0.5, 0.5, 1280).astype(np.float32), "label": 1}
     batch = collate([model.prepare(example)])
     with torch.no_grad():  # as perceiver predict
         [prediction] = model.task.predict(model, batch)
-        expected = (0.1 * model(batch)["audio"].reshape(-1)).clamp(-1, 1).numpy()
+        expected = model(batch)["audio"].reshape(-1).clamp(-1, 1).numpy()
     row = model.task.save_prediction(prediction, tmp_path, "clip")
     files = {f.rsplit("/", 1)[-1] for name in ("audio", "video") for f in row[name]["files"]}
     assert files == {"clip.audio.input.wav", "clip.audio.reconstruction.wav", "clip.video.input.gif",
                      "clip.video.reconstruction.gif"}
     wave, rate = sf.read(tmp_path / "clip.audio.input.wav", dtype="float32")
-    unit = example["audio"] / np.sqrt(np.square(example["audio"]).mean())  # the model hears it at unit RMS
-    assert rate == 8000 and np.abs(wave - 0.1 * unit).max() < 1e-3  # the input, written at RMS 0.1, 16-bit PCM
+    assert rate == 16000 and np.abs(wave - example["audio"]).max() < 1e-3  # the input, 16-bit PCM
     recon, _ = sf.read(tmp_path / "clip.audio.reconstruction.wav", dtype="float32")
     assert np.abs(recon - expected).max() < 1e-3
     with Image.open(tmp_path / "clip.video.input.gif") as gif:
