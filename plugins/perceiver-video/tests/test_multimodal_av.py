@@ -80,7 +80,7 @@ def test_predict_writes_a_wav_and_a_gif_for_each_reconstruction(tmp_path):
 @pytest.mark.slow
 def test_multimodal_ae_tiny_trains_and_predict_writes_gif_and_wav(tmp_path):
     run = tmp_path / "run"
-    cli = [sys.executable, "-m", "perceiver_core.commands.cli"]
+    cli = [sys.executable, "-m", "perceiver_core"]
     done = subprocess.run([*cli, "train", "multimodal-ae-tiny", "--out", str(run), "--set", "train.epochs=3",
                            "--set", "train.eval_every=1"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
