@@ -90,8 +90,9 @@ def main(argv=None) -> int:
                                                                  for k, (a, v) in rows.items()},
                           "label_accuracy": {k: round(v, 4) for k, v in acc.items()}}))
     else:
-        print(f"{args.split or 'held-out'} windows: {len(test)} (video {true_video.shape[1]} frames at {true_video.shape[3]}x"
-              f"{true_video.shape[2]}, audio {true_audio.shape[1]} samples)")
+        t, h, w = true_video.shape[1:4]
+        print(f"{args.split or 'held-out'} windows: {len(test)} (video {t} frames at {w}x{h}, audio "
+              f"{true_audio.shape[1]} samples)")
         print(f"{'method':<16} {'audio PSNR (dB)':>16} {'video PSNR (dB)':>16}")
         for name, (a, v) in rows.items():
             print(f"{name:<16} {a:>16.2f} {v:>16.2f}")
