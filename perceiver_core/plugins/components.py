@@ -35,7 +35,8 @@ FIRST_PARTY_PIPELINES = {
     "hip-mini": "perceiver-image", "hip-class-bottleneck-mini": "perceiver-image", "flow-sintel": "perceiver-image",
     "shapes": "perceiver-pointcloud", "shapes-perceiver": "perceiver-pointcloud",
     "audio-words": "perceiver-audio", "audio-words-waveform": "perceiver-audio", "audio-folder": "perceiver-audio",
-    "video-ae-tiny": "perceiver-video",
+    "video-ae-tiny": "perceiver-video", "multimodal-ae-tiny": "perceiver-video",
+    "av-classify-tiny": "perceiver-video",
 }
 FIRST_PARTY_BACKENDS = {"cpu": "perceiver-cpu", "cuda": "perceiver-cuda", "mps": "perceiver-mps"}
 

@@ -4,6 +4,10 @@ Each output named in the config has its loss: `mse` (reconstruction of a [B, poi
 points the decoder decoded: all of them, or the subset it reports as `<name>.indices`) or `cross_entropy` (a class
 label, the output's single point); the training loss is their weighted sum. Metrics: `loss` (the weighted sum),
 and per output `<name>_loss`, plus `<name>_accuracy` for a label.
+
+`perceiver predict` writes a reconstruction as files a person can watch or hear when the input of the same name
+has a preprocessor with `save_values(values [O, K] in target units, path_stem) -> [paths]` (perceiver-video:
+a GIF of the frames, perceiver-audio's waveform: a WAV): STEM.<output>.reconstruction.* beside STEM.<output>.input.*.
 """
 
 from __future__ import annotations
@@ -93,3 +97,44 @@ class MultimodalTask(Task):
                 for p in preds:
                     p[name] = {"shape": list(out.shape[1:])}
         return preds
+
+    def predict(self, model: Any, batch: Mapping[str, torch.Tensor]) -> list[Any]:
+        """`postprocess`, plus (for `save_prediction`) the values of each reconstruction whose input's
+        preprocessor can write them as files."""
+        outputs = model(batch)
+        preds = self.postprocess(outputs, batch)
+        inputs = getattr(model, "preprocessor", None)
+        names = getattr(inputs, "names", ())
+        savers = {}
+        for name in self.names:
+            pre = inputs[name] if name in names else None
+            if self.config.outputs[name].loss != "mse" or not hasattr(pre, "save_values"):
+                continue
+            savers[name] = pre
+            values = self._output(outputs, name).detach().float().cpu()  # [B, O, K]
+            target = (self._target(name, outputs, batch).detach().float().cpu()
+                      if self.config.outputs[name].target in batch else None)
+            for i, p in enumerate(preds):
+                p[name]["values"] = values[i]
+                if target is not None:
+                    p[name]["input_values"] = target[i]
+        self._savers = savers  # a plain dict: not registered as submodules
+        return preds
+
+    def save_prediction(self, prediction: Any, out_dir: Any, stem: str) -> Any:
+        """STEM.<output>.reconstruction.* (and STEM.<output>.input.*) for outputs whose preprocessor writes files."""
+        savers = getattr(self, "_savers", {})
+        out = {}
+        for name, row in prediction.items():
+            row = dict(row) if isinstance(row, Mapping) else row
+            if isinstance(row, dict) and "values" in row:
+                files = []
+                out_dir.mkdir(parents=True, exist_ok=True)
+                values, target = row.pop("values"), row.pop("input_values", None)
+                if name in savers:
+                    if target is not None:
+                        files += savers[name].save_values(target, out_dir / f"{stem}.{name}.input")
+                    files += savers[name].save_values(values, out_dir / f"{stem}.{name}.reconstruction")
+                row["files"] = [str(f) for f in files]
+            out[name] = row
+        return out

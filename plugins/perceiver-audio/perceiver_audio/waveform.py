@@ -9,6 +9,7 @@ and `AudioPatches` are the two halves for a caller that has the samples already)
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Mapping
 
 import torch
@@ -59,3 +60,16 @@ class WaveformPreprocessor(AudioPreprocessor):
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
         return self.patches(batch["audio_patches"])  # [B, T/p, C]
+
+    def save_values(self, values: torch.Tensor, path_stem: Path) -> list[Path]:
+        """Patches [T/p, p] (a multimodal reconstruction, or its target) as PATH_STEM.wav at the model's rate
+        (16-bit PCM, clipped to [-1, 1]; with normalize = "rms" the unit-RMS clip is written at RMS 0.1)."""
+        import soundfile as sf
+
+        wave = values.detach().float().reshape(-1).cpu()  # [T]
+        if self.config.normalize == "rms":
+            wave = wave * 0.1
+        wave = wave.clamp(-1, 1).numpy()
+        path = Path(f"{path_stem}.wav")
+        sf.write(str(path), wave, self.sample_rate, subtype="PCM_16")
+        return [path]

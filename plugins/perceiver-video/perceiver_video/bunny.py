@@ -169,8 +169,11 @@ class BigBuckBunnyDataset(Dataset):
         out: dict[str, Any] = {"video_shape": (c.frames, h, w, 3), "fps": fps, "frame_step": c.frame_step,
                                "crop": c.crop, "num_classes": c.parts, "label_names": spans}
         if c.audio_rate:
-            out.update(audio_rate=c.audio_rate, audio_samples=samples_for(c.frames * c.frame_step, header.fps,
-                                                                          c.audio_rate))
+            samples = samples_for(c.frames * c.frame_step, header.fps, c.audio_rate)
+            # sample_rate / num_samples: what the audio plugin's preprocessors read (an audio input of a
+            # multimodal pipeline, e.g. multimodal-ae-tiny)
+            out.update(audio_rate=c.audio_rate, audio_samples=samples, sample_rate=c.audio_rate,
+                       num_samples=samples)
         return out
 
     @cached_property

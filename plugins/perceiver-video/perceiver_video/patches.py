@@ -139,6 +139,16 @@ class VideoPatchPreprocessor(Preprocessor):
         video = from_patches(batch["patches"].float().cpu(), self.index_shape, self.time_patch, self.patch)
         return (video * self.std + self.mean).clamp(0, 1)  # [B, T, H, W, C]
 
+    def save_values(self, values: torch.Tensor, path_stem: Path) -> list[Path]:
+        """Patches [M, t*p*p*C] in this preprocessor's units (a multimodal reconstruction, or its target) as
+        PATH_STEM.gif (for `perceiver predict`)."""
+        from .pictures import save_gif
+
+        frames = self.input_frames({"patches": values.reshape(1, -1, self.patch_channels)})[0]  # [T, H, W, C]
+        frames = (frames * 255).round().to(torch.uint8).numpy()
+        fps = 25.0 / self.frame_step
+        return [save_gif(Path(f"{path_stem}.gif"), frames, fps, scale=4)]
+
     def read_input(self, path: str) -> dict[str, Any]:
         """A video file (its first T frames, frame_step apart as in training, resized) or a .npy [T, H, W, C]."""
         p = Path(path)
