@@ -9,26 +9,20 @@ up; the perceiver distributions themselves come only from the wheels.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import sysconfig
 from pathlib import Path
 
 import pytest
 
+from perceiver_core.testing.install import build_wheels, isolated_venv, run_clean
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def site_packages() -> Path:
-    return Path(sysconfig.get_path("purelib"))
-
-
 def _run(cmd, cwd, env=None, timeout=600) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PERCEIVER_", "VIRTUAL_ENV"))}
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env={**clean, "OMP_NUM_THREADS": "1", **(env or {})},
-                          capture_output=True, text=True, timeout=timeout)
+    return run_clean(cmd, cwd, env, timeout)
 
 
 @pytest.fixture(scope="module")
@@ -39,25 +33,10 @@ def wheels(tmp_path_factory) -> Path:
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "build", "*.egg-info",
                                                              "__pycache__", "tests", "benchmarks"))
     projects = [src, *sorted(p.parent for p in (src / "plugins").glob("*/pyproject.toml"))]
-    out = root / "wheels"
-    result = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", out,
-                   *projects], cwd=root)
-    assert result.returncode == 0, result.stderr
-    return out
+    return build_wheels(root / "wheels", *projects)
 
 
-def _venv(base: Path) -> Path:
-    """A fresh venv that sees this environment's third-party packages, but no perceiver distribution."""
-    farm = base / "deps"
-    farm.mkdir()
-    for entry in site_packages().iterdir():
-        if not entry.name.lower().startswith(("perceiver", "__editable__")):
-            (farm / entry.name).symlink_to(entry)
-    venv = base / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    purelib = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
-    Path(purelib, "_deps.pth").write_text(f"{farm}\n")
-    return venv
+_venv = isolated_venv  # a fresh venv that sees this environment's third-party packages, but no perceiver one
 
 
 @pytest.mark.slow

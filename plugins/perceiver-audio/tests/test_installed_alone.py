@@ -8,24 +8,19 @@ links, so the test is offline; the perceiver distributions come only from the wh
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from perceiver_core.testing.install import build_wheels, isolated_venv, run_clean
+
 PLUGIN = Path(__file__).resolve().parents[1]
 ROOT = PLUGIN.parents[1]
 
 
-def _run(cmd, cwd, env=None):
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PERCEIVER_", "VIRTUAL_ENV"))}
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env={**clean, "OMP_NUM_THREADS": "1", **(env or {})},
-                          capture_output=True, text=True, timeout=900)
+_run = run_clean
 
 
 @pytest.mark.slow
@@ -33,19 +28,8 @@ def test_installs_alone_from_wheels(tmp_path):
     src = tmp_path / "src"
     shutil.copytree(ROOT, src, ignore=shutil.ignore_patterns(".venv", ".git", "runs", "build", "*.egg-info",
                                                              "__pycache__", "tests", "benchmarks", "docs"))
-    wheels = tmp_path / "wheels"
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels, src,
-                  src / "plugins" / "perceiver-audio"], cwd=tmp_path)
-    assert built.returncode == 0, built.stderr
-    farm = tmp_path / "deps"
-    farm.mkdir()
-    for entry in Path(sysconfig.get_path("purelib")).iterdir():
-        if not entry.name.lower().startswith(("perceiver", "__editable__")):
-            (farm / entry.name).symlink_to(entry)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    purelib = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
-    Path(purelib, "_deps.pth").write_text(f"{farm}\n")
+    wheels = build_wheels(tmp_path / "wheels", src, src / "plugins" / "perceiver-audio")
+    venv = isolated_venv(tmp_path)
     python, perceiver = venv / "bin" / "python", venv / "bin" / "perceiver"
     installed = _run([python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels, "perceiver-core",
                       "perceiver-audio"], cwd=tmp_path)

@@ -5,39 +5,23 @@ environment through a folder of links, so the test is offline."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
-import sysconfig
 from pathlib import Path
 
 import pytest
+
+from perceiver_core.testing.install import build_wheels, isolated_venv, run_clean
 
 PLUGIN = Path(__file__).resolve().parents[1]
 ROOT = PLUGIN.parents[1]
 
 
-def _run(cmd, cwd, env=None) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "PERCEIVER_", "VIRTUAL_ENV"))}
-    return subprocess.run([str(c) for c in cmd], cwd=cwd, env={**clean, "OMP_NUM_THREADS": "1", **(env or {})},
-                          capture_output=True, text=True, timeout=900)
+_run = run_clean
 
 
 @pytest.mark.slow
 def test_the_plugin_installs_alone_and_brings_its_pipeline(tmp_path):
-    wheels = tmp_path / "wheels"
-    built = _run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", wheels,
-                  ROOT, PLUGIN], cwd=tmp_path)
-    assert built.returncode == 0, built.stderr
-    farm = tmp_path / "deps"
-    farm.mkdir()
-    for entry in Path(sysconfig.get_path("purelib")).iterdir():
-        if not entry.name.lower().startswith(("perceiver", "__editable__")):
-            (farm / entry.name).symlink_to(entry)
-    venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True)
-    purelib = sysconfig.get_path("purelib", vars={"base": str(venv), "platbase": str(venv)})
-    Path(purelib, "_deps.pth").write_text(f"{farm}\n")
+    wheels = build_wheels(tmp_path / "wheels", ROOT, PLUGIN)
+    venv = isolated_venv(tmp_path)
     python, perceiver = venv / "bin" / "python", venv / "bin" / "perceiver"
     installed = _run([python, "-m", "pip", "install", "-q", "--no-index", "--find-links", wheels, "perceiver-video"],
                      cwd=tmp_path)
