@@ -31,11 +31,12 @@ demo: install
 	$(VENV)/bin/perceiver evaluate --checkpoint runs/digits
 
 # Every test on 2 workers (pytest-xdist), except those marked serial (the scaffold test pip-installs a plugin into
-# this environment), which run alone afterwards.
+# this environment), which run alone afterwards, and those marked exhaustive (one subprocess per case of a corpus
+# whose every case the suite already runs in-process: `pytest -n 2 -m exhaustive`).
 # One torch thread per test worker: two workers on two cores, so no worker's threads wait on the other's
 # (oversubscribed, a training test runs many times slower). A value you set yourself is kept.
 test: install-test
-	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/python -m pytest -n 2 -m "not serial"
+	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/python -m pytest -n 2 -m "not serial and not exhaustive"
 	OMP_NUM_THREADS=$${OMP_NUM_THREADS:-1} $(VENV)/bin/python -m pytest -m serial
 
 clean:
