@@ -30,14 +30,14 @@ _LAZY = {
     "Task": "interfaces", "Dataset": "interfaces", "Backend": "interfaces",
     "Pipeline": "model.pipeline", "build_from_spec": "model.pipeline", "build_dataset": "model.pipeline",
     "collate": "data.loader",
-    "read_npy": "data.readers", "read_bounded": "data.readers",
+    "read_npy": "data.readers", "read_bounded": "data.readers", "checked_input_file": "data.readers",
     "max_image_pixels": "data.readers", "max_input_bytes": "data.readers",
     "InputFileError": "data.readers",
     "build_pipeline": "model.build", "build_preset": "model.build",
     "load_registry": "registry.file", "PipelineSpec": "registry.spec",
     "from_checkpoint": "runtime.checkpoint", "save_checkpoint": "runtime.checkpoint",
     "inspect_checkpoint": "runtime.checkpoint", "Callback": "runtime.callbacks",
-    "train": "runtime.training", "evaluate_model": "runtime.training",
+    "train": "runtime.training", "evaluate_model": "runtime.evaluate",
     "PluginManager": "plugins.manager", "get_plugin_manager": "plugins.manager",
     "select_backend": "runtime.backends",
     "import_hf": "commands.import_hf",
@@ -106,4 +106,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from .runtime.backends import select_backend
     from .runtime.callbacks import Callback
     from .runtime.checkpoint import from_checkpoint, inspect_checkpoint, save_checkpoint
-    from .runtime.training import evaluate_model, train
+    from .runtime.evaluate import evaluate_model
+    from .runtime.training import train

@@ -105,21 +105,14 @@ def test_fsdp_shards_and_checkpoints_the_gathered_full_model(tmp_path):
 
 
 def test_fsdp_refuses_what_it_does_not_support_in_one_line():
-    from perceiver_core.runtime.training import _check_fsdp
+    from perceiver_core.runtime.fsdp import check_supported
 
     spec = load_registry([TINY], include_default=False).resolve(
         "tiny", ["train.parallel=fsdp", "train.ema_decay=0.99", "train.compile=true",
                  "encoder.cross_attend_train_chunk_keys=64", "encoder.dropout=0"])
 
-    class Backend:
-        name = "cpu"
-
-        @staticmethod
-        def autocast_dtype(precision):
-            return torch.float16
-
     with pytest.raises(UserError) as info:
-        _check_fsdp(spec.train, Backend(), spec)
+        check_supported(spec.train, torch.float16, spec)  # fp16 autocast
     message = str(info.value)
     assert "\n" not in message
     for what in ("train.ema_decay", "train.compile", "fp16", "encoder.cross_attend_train_chunk_keys",

@@ -272,7 +272,7 @@ def _checked_model(args):
 def cmd_evaluate(args) -> int:
     from ..model.pipeline import build_dataset
     from ..runtime.backends import select_backend
-    from ..runtime.training import evaluate_model
+    from ..runtime.evaluate import evaluate_model
 
     model = _checked_model(args)
     spec = model.spec

@@ -56,16 +56,25 @@ def _existing(path: str | os.PathLike) -> Path:
     return p
 
 
-def read_bounded(path: str | os.PathLike, *, max_bytes: int | None = None) -> bytes:
-    """The bytes of a file no larger than `max_bytes` (checked before reading; an empty file is an error)."""
+def checked_input_file(path: str | os.PathLike, *, max_bytes: int | None = None,
+                       what: str = "") -> tuple[Path, int]:
+    """(the path, the byte limit) of an existing, non-empty file no larger than `max_bytes` (default
+    PERCEIVER_MAX_INPUT_BYTES), checked before anything reads it; each failure one `InputFileError` line. `what`
+    names the expected content in the empty-file message (e.g. "a sound file")."""
     p = _existing(path)
     limit = max_bytes or max_input_bytes()
     size = p.stat().st_size
     if size == 0:
-        raise InputFileError(f"{path}: the file is empty")
+        raise InputFileError(f"{path}: the file is empty" + (f", not {what}" if what else ""))
     if size > limit:
         raise InputFileError(f"{path}: {size:,} bytes, more than the limit of {limit:,} "
                              "(raise PERCEIVER_MAX_INPUT_BYTES if it is really meant)")
+    return p, limit
+
+
+def read_bounded(path: str | os.PathLike, *, max_bytes: int | None = None) -> bytes:
+    """The bytes of a file no larger than `max_bytes` (checked before reading; an empty file is an error)."""
+    p, limit = checked_input_file(path, max_bytes=max_bytes)
     with open(p, "rb") as f:
         return f.read(limit + 1)[:limit]
 

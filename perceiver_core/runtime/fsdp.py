@@ -124,3 +124,21 @@ def load_full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer
         groups.append({**saved, "params": [names[i] for i in ids]})
     full = {"state": {names[int(i)]: dict(values) for i, values in state.items()}, "param_groups": groups}
     dcp_state.set_optimizer_state_dict(model, optimizer, full, options=_options(full_state_dict=True))
+
+
+def check_supported(cfg, autocast: torch.dtype | None, spec=None) -> None:
+    """What train.parallel = 'fsdp' does not support, refused in one line before anything is sharded."""
+    refused = []
+    encoder = getattr(spec["encoder"].config, "cross_attend_train_chunk_keys", None) if spec is not None else None
+    if encoder:
+        refused.append("encoder.cross_attend_train_chunk_keys (the split-key cross-attend reads a block's layers, "
+                       "not the sharded block)")
+    if cfg.ema_decay is not None:
+        refused.append("train.ema_decay (the average would have to be sharded too)")
+    if cfg.compile:
+        refused.append("train.compile (the compiled blocks are the sharded ones)")
+    if autocast == torch.float16:
+        refused.append("fp16 (its gradient scaler does not agree across shards; use bf16 or fp32)")
+    if refused:
+        raise UserError(f"train.parallel = 'fsdp' does not support {', '.join(refused)}; leave it out, or use "
+                        "train.parallel = 'ddp'")

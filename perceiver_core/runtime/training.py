@@ -16,8 +16,8 @@ import torch
 
 from ..data.loader import ChainAugment, make_loader, to_device
 from ..errors import UserError
-from ..interfaces import Backend, BuildContext
-from ..model.pipeline import Pipeline, build_dataset, build_from_spec
+from ..interfaces import BuildContext
+from ..model.pipeline import build_dataset, build_from_spec
 from ..registry.spec import PipelineSpec
 from .backends import select_backend
 from .callbacks import Callback, CsvLogger, EarlyStopping, TensorBoardLogger
@@ -37,47 +37,11 @@ from .distributed import barrier, gather_rng, init_distributed, shutdown, split_
 from .ema import EMA
 from .faults import fault_point
 from .lock import RunLock
+from .evaluate import autocast, autocast_dtype, evaluate_model
 from .metrics import trim_for_resume
 from .optim import lr_at, make_optimizer
 
 MODEL_FILE, STATE_FILE, METRICS_FILE = "model.safetensors", "trainer_state.safetensors", "metrics.jsonl"
-
-
-def autocast_dtype(backend: Backend, precision: str) -> torch.dtype | None:
-    """The backend's autocast dtype for `train.precision`; a precision it cannot run is a user error."""
-    try:
-        return backend.autocast_dtype(precision)
-    except ValueError as exc:
-        raise UserError(f"train.precision = {precision!r} on the {backend.name} backend: {exc}") from None
-
-
-def autocast(backend: Backend, precision: str):
-    dtype = autocast_dtype(backend, precision)
-    if dtype is None:
-        return contextlib.nullcontext()
-    return torch.autocast(device_type=backend.device().type, dtype=dtype)
-
-
-@torch.no_grad()
-def evaluate_model(model: Pipeline, examples: Sequence[Mapping[str, Any]], *, batch_size: int, backend: Backend,
-                   precision: str = "auto", num_workers: int = 0) -> dict[str, float]:
-    """Average the task's metrics over a split (deterministic: no shuffling, no dropout)."""
-    was_training = model.training
-    model.eval()
-    loader = make_loader(examples, model.prepare, batch_size=batch_size, num_workers=num_workers,
-                         target_keys=model.task.target_keys)
-    sums: dict[str, list[float]] = {}
-    device = backend.device()
-    for batch in loader:
-        batch = to_device(batch, device)
-        with autocast(backend, precision):
-            outputs = model(batch)
-        for name, (total, count) in model.task.metrics(outputs, batch).items():
-            acc = sums.setdefault(name, [0.0, 0])
-            acc[0] += total
-            acc[1] += count
-    model.train(was_training)
-    return {name: total / max(count, 1) for name, (total, count) in sums.items()}
 
 
 class Trainer:
@@ -122,9 +86,9 @@ class Trainer:
             _note("train.parallel = 'fsdp' with one process: nothing to shard, the model trains whole (launch with "
                   "torchrun --nproc-per-node N to shard it over N processes)")
         if self.fsdp:
-            from .fsdp import shard_model
+            from .fsdp import check_supported, shard_model
 
-            _check_fsdp(cfg, self.backend, self.spec)
+            check_supported(cfg, autocast_dtype(self.backend, cfg.precision), self.spec)
             shard_model(self.model, self.device, self.dist.world_size)
             from ..model.layers import kernels
 
@@ -585,24 +549,6 @@ class _Subset(Sequence):
 
     def __getitem__(self, i):
         return self.examples[self.indices[i]]
-
-
-def _check_fsdp(cfg, backend: Backend, spec=None) -> None:
-    """What train.parallel = 'fsdp' does not support, refused in one line before anything is sharded."""
-    refused = []
-    encoder = getattr(spec["encoder"].config, "cross_attend_train_chunk_keys", None) if spec is not None else None
-    if encoder:
-        refused.append("encoder.cross_attend_train_chunk_keys (the split-key cross-attend reads a block's layers, "
-                       "not the sharded block)")
-    if cfg.ema_decay is not None:
-        refused.append("train.ema_decay (the average would have to be sharded too)")
-    if cfg.compile:
-        refused.append("train.compile (the compiled blocks are the sharded ones)")
-    if autocast_dtype(backend, cfg.precision) == torch.float16:
-        refused.append("fp16 (its gradient scaler does not agree across shards; use bf16 or fp32)")
-    if refused:
-        raise UserError(f"train.parallel = 'fsdp' does not support {', '.join(refused)}; leave it out, or use "
-                        "train.parallel = 'ddp'")
 
 
 def _broadcast_flag(flag: bool, device: torch.device) -> bool:

@@ -63,7 +63,7 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
                 compile_mode: str | None, cuda_graphs: bool = False):
     """One step of one model: a training step (forward, loss, backward, AdamW) or a no-grad forward."""
     from ...runtime.optim import make_optimizer
-    from ...runtime.training import autocast
+    from ...runtime.evaluate import autocast
 
     device = backend.device()
     if kind == "ours":

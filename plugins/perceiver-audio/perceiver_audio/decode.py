@@ -13,7 +13,6 @@ from __future__ import annotations
 import io
 import os
 import struct
-from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
@@ -140,18 +139,9 @@ def read_audio_file(path: str | os.PathLike, *, max_bytes: int | None = None, ma
                     ) -> tuple[np.ndarray, int]:
     """`decode_audio` of a path, with a missing, empty or too large file refused first; every failure is one
     `InputFileError` line that starts with the path (what `perceiver predict` prints)."""
-    from perceiver_core import InputFileError, max_input_bytes
+    from perceiver_core import InputFileError, checked_input_file
 
-    p = Path(path)
-    if not p.is_file():
-        raise InputFileError(f"input file {str(path)!r} does not exist (or is not a file)")
-    limit = max_bytes or max_input_bytes()
-    size = p.stat().st_size
-    if size == 0:
-        raise InputFileError(f"{path}: the file is empty, not a sound file")
-    if size > limit:
-        raise InputFileError(f"{path}: {size:,} bytes, more than the limit of {limit:,} (raise "
-                             "PERCEIVER_MAX_INPUT_BYTES if it is really meant)")
+    p, limit = checked_input_file(path, max_bytes=max_bytes, what="a sound file")
     try:
         return decode_audio(str(p), max_bytes=limit, max_seconds=max_seconds)
     except AudioDecodeError as exc:
