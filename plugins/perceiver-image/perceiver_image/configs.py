@@ -40,12 +40,6 @@ class PatchesConfig(_ImageConfig):
 class DigitsConfig(DataConfig):
     test_fraction: float = Field(0.2, gt=0, lt=1, description="fraction of the 1,797 images held out as 'test'")
     split_seed: Seed = Field(0, description="seed of the fixed, stratified train/test split")
-    augment_rotate: float = Field(0.0, ge=0, le=45, description="training only: rotate each image by up to this "
-                                                                "many degrees either way (bilinear, zero fill)")
-    augment_scale: float = Field(0.0, ge=0, lt=0.5, description="training only: scale each image by a factor in "
-                                                                "[1 - s, 1 + s] (about its centre)")
-    augment_translate: float = Field(0.0, ge=0, le=2, description="training only: translate each image by up to "
-                                                                  "this many pixels (sub-pixel, bilinear) each way")
 
 
 class ConvConfig(_ImageConfig):

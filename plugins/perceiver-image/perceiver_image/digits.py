@@ -3,8 +3,6 @@
 1,797 grey-scale images of 8x8 pixels with values 0..16, 10 classes, from scikit-learn's `load_digits` (its
 bundled copy: nothing is downloaded); images are scaled to [0, 1].
 The split is fixed and stratified: `test_fraction` of each class, chosen by `split_seed`.
-Training images may be augmented with small random rotations, scalings and sub-pixel translations
-(`augment_rotate`, `augment_scale`, `augment_translate`; bilinear, zero fill), seeded per (seed, epoch, example).
 """
 
 from __future__ import annotations
@@ -13,13 +11,11 @@ from functools import cached_property
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-import torch
 
 from perceiver_core import BuildContext, Dataset
 from perceiver_core.datasets import ArraySplit, stratified_split
 from perceiver_core.errors import UserError
 
-from . import transforms as T
 from .configs import DigitsConfig
 
 
@@ -50,14 +46,6 @@ class DigitsDataset(Dataset):
         test = stratified_split(labels, self.config.test_fraction, self.config.split_seed)
         return {"train": ArraySplit(labels[~test], image=images[~test]),
                 "test": ArraySplit(labels[test], image=images[test])}
-
-    def augment(self, example: Mapping[str, Any], generator: torch.Generator) -> Mapping[str, Any]:
-        c = self.config
-        if not (c.augment_rotate or c.augment_scale or c.augment_translate):
-            return example
-        image = np.asarray(example["image"], dtype=np.float32)  # [8, 8, 1] in [0, 1]
-        return {**example, "image": T.random_affine(image, generator, c.augment_rotate, c.augment_scale,
-                                                     c.augment_translate)}
 
     def examples(self, split: str) -> Sequence[Mapping[str, Any]]:
         if split not in self.splits:

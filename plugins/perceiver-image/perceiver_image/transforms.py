@@ -9,7 +9,6 @@ do not load beside every torch build:
     resize_center_crop    shorter side to size / crop_fraction, then the centre size x size (evaluation)
     hflip                 left-right mirror with probability p
     rand_augment          RandAugment (Cubuk et al. 2020): num_ops ops of a 14-op list at one magnitude
-    random_affine         small random rotation, scaling and sub-pixel translation (the digits' augmentation)
     mixup / cutmix        mix two examples' pixels and one-hot labels (Zhang et al. 2018; Yun et al. 2019)
 """
 
@@ -188,32 +187,6 @@ def rand_augment(image: torch.Tensor, g: torch.Generator, num_ops: int = 2, magn
         sign = -1.0 if _uniform(g) < 0.5 else 1.0
         chw = _apply(op, chw, m, sign).clamp(0.0, 1.0)
     return chw.permute(1, 2, 0).contiguous()
-
-
-def random_affine(image: np.ndarray, g: torch.Generator, rotate: float = 0.0, scale: float = 0.0,
-                  translate: float = 0.0) -> np.ndarray:
-    """[H, W, C] float32 rotated by up to `rotate` degrees either way, scaled by a factor in [1 - scale, 1 + scale]
-    and translated by up to `translate` pixels along each axis (all uniform, about the centre; bilinear, zero fill):
-    the small, sub-pixel deformations of handwriting. NumPy on the 64 pixels of a digit: about 10x cheaper than
-    torch's affine_grid + grid_sample for one small image (the same values, to rounding)."""
-    u = (2 * torch.rand(4, generator=g, dtype=torch.float64) - 1).tolist()  # 4 x uniform in [-1, 1), one draw
-    a, s = math.radians(rotate * u[0]), 1.0 + scale * u[1]
-    tx, ty = translate * u[2], translate * u[3]
-    h, w, c = image.shape
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)  # output pixel centres
-    dy, dx = ys - (h - 1) / 2, xs - (w - 1) / 2
-    cos, sin = math.cos(a) / s, math.sin(a) / s  # output -> input coordinates (the inverse map)
-    # input coordinates in an image padded with one zero pixel on every side (zero fill for bilinear reads)
-    sx = np.clip(cos * dx - sin * dy + (w - 1) / 2 + tx + 1, 0, w + 1 - 1e-4)
-    sy = np.clip(sin * dx + cos * dy + (h - 1) / 2 + ty + 1, 0, h + 1 - 1e-4)
-    x0, y0 = sx.astype(np.int64), sy.astype(np.int64)  # floor: both are >= 0
-    fx, fy = (sx - x0)[..., None], (sy - y0)[..., None]  # [H, W, 1]
-    x1, y1 = np.minimum(x0 + 1, w + 1), np.minimum(y0 + 1, h + 1)
-    pad = np.zeros((h + 2, w + 2, c), np.float32)
-    pad[1:-1, 1:-1] = image
-    top = (1 - fx) * pad[y0, x0] + fx * pad[y0, x1]
-    bottom = (1 - fx) * pad[y1, x0] + fx * pad[y1, x1]
-    return ((1 - fy) * top + fy * bottom).astype(np.float32)  # [H, W, C]
 
 
 # -- MixUp and CutMix ------------------------------------------------------------------------------------------
