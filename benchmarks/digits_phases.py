@@ -6,7 +6,7 @@ checkpoints, and the rest of the loop.
     OMP_NUM_THREADS=2 python benchmarks/digits_phases.py --out phases.json
     python benchmarks/digits_phases.py --set train.epochs=5 --torch-profile 20
     python benchmarks/digits_phases.py --ab 60 --out ab.json      # the step before/after, interleaved
-    python benchmarks/digits_phases.py --rounds 60 --compare "old=encoder.num_latents=32" --compare "new=..."
+    python benchmarks/digits_phases.py --rounds 60 --compare "before=@digits-pixels" --compare "after="
 
 CPU seconds are less sensitive to other processes than wall seconds (they still grow when caches and cores are
 shared); accuracy is exact. `--torch-profile N` also profiles N training steps with torch.profiler and prints the
@@ -145,7 +145,9 @@ def compare_steps(pipeline: str, configs: dict[str, list[str]], rounds: int) -> 
     for name, sets in configs.items():
         out = tempfile.TemporaryDirectory()
         outs.append(out)
-        trainers[name] = Trainer(load_registry().resolve(pipeline, sets), out.name, progress=False)
+        name_of = sets[0][1:] if sets and sets[0].startswith("@") else pipeline  # "@PIPELINE K=V ...": another one
+        sets = sets[1:] if sets and sets[0].startswith("@") else sets
+        trainers[name] = Trainer(load_registry().resolve(name_of, sets), out.name, progress=False)
         iters[name] = iter(())
 
     def step(name):
@@ -191,7 +193,8 @@ def main() -> int:
     p.add_argument("--torch-profile", type=int, default=0, metavar="N")
     p.add_argument("--ab", type=int, default=0, metavar="N", help="instead: N interleaved before/after step pairs")
     p.add_argument("--compare", action="append", default=[], metavar="NAME=SETS",
-                   help="with --rounds: a configuration (space-separated KEY=VALUE overrides; repeatable)")
+                   help="with --rounds: a configuration: space-separated KEY=VALUE overrides of --pipeline, or "
+                        "@PIPELINE first for another pipeline (repeatable)")
     p.add_argument("--rounds", type=int, default=40, help="with --compare: round-robin steps of every config")
     p.add_argument("--out")
     args = p.parse_args()
