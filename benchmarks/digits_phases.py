@@ -6,13 +6,16 @@ checkpoints, and the rest of the loop.
     OMP_NUM_THREADS=2 python benchmarks/digits_phases.py --out phases.json
     python benchmarks/digits_phases.py --set train.epochs=5 --torch-profile 20
     python benchmarks/digits_phases.py --ab 60 --out ab.json      # the step before/after, interleaved
+    python benchmarks/digits_phases.py --rounds 60 --compare "before=@digits-pixels" --compare "after="
 
 CPU seconds are less sensitive to other processes than wall seconds (they still grow when caches and cores are
 shared); accuracy is exact. `--torch-profile N` also profiles N training steps with torch.profiler and prints the
 operator table (the grouping of `perceiver bench --profile`). `--ab N` instead times N pairs of training steps of
 the pipeline in one process, alternating the step as it was before issue 16 (AdamW's per-tensor loop on the CPU)
 and as it is now (fused AdamW), on two copies of the same model and batch: the comparison to read on a loaded
-machine. Prints a table last, writes JSON.
+machine. `--compare NAME=SETS` (repeatable) with `--rounds N` times whole training steps (data, augmentation,
+schedule, forward, backward, optimizer) of several configurations, round-robin in one process, and the run each
+would make (median step x its steps). Prints a table last, writes JSON.
 """
 
 from __future__ import annotations
@@ -125,16 +128,99 @@ def ab_steps(pipeline: str, sets: list[str], pairs: int) -> dict:
     return {"pairs": pairs, "threads": torch.get_num_threads(), "median": med, "cpu_s": cpu, "wall_s": wall}
 
 
+def compare_steps(pipeline: str, configs: dict[str, list[str]], rounds: int) -> dict:
+    """Time per training step of several configurations of the pipeline, in one process, round-robin: each round
+    runs one step of every config (next batch from its own loader, with its augmentation; the learning-rate
+    schedule, forward, loss, backward, clip, optimizer), so that load from other processes falls on all of them
+    alike. Each config is a real Trainer, built as the CLI builds it."""
+    import statistics
+
+    import torch
+
+    from perceiver_core.data.loader import to_device
+    from perceiver_core.registry.file import load_registry
+    from perceiver_core.runtime.training import Trainer
+
+    trainers, iters, outs = {}, {}, []
+    for name, sets in configs.items():
+        out = tempfile.TemporaryDirectory()
+        outs.append(out)
+        name_of = sets[0][1:] if sets and sets[0].startswith("@") else pipeline  # "@PIPELINE K=V ...": another one
+        sets = sets[1:] if sets and sets[0].startswith("@") else sets
+        trainers[name] = Trainer(load_registry().resolve(name_of, sets), out.name, progress=False)
+        iters[name] = iter(())
+
+    def step(name):
+        t = trainers[name]
+        try:
+            batch = next(iters[name])
+        except StopIteration:
+            iters[name] = iter(t.loader)
+            batch = next(iters[name])
+        batch = to_device(batch, t.device)
+        t._begin_step()
+        t._forward_backward(batch, 1)
+        t._optimizer_step()
+        t.step += 1
+
+    for name in configs:  # warm-up
+        step(name)
+    cpu: dict[str, list[float]] = {name: [] for name in configs}
+    wall: dict[str, list[float]] = {name: [] for name in configs}
+    for _ in range(rounds):
+        for name in configs:
+            c, w = time.process_time(), time.perf_counter()
+            step(name)
+            cpu[name].append(time.process_time() - c)
+            wall[name].append(time.perf_counter() - w)
+    for out in outs:
+        out.cleanup()
+    med = {name: {"cpu_ms": statistics.median(cpu[name]) * 1e3, "wall_ms": statistics.median(wall[name]) * 1e3,
+                  "steps_per_run": trainers[name].total_steps,
+                  "parameters": sum(p.numel() for p in trainers[name].model.parameters())}
+           for name in configs}
+    for name in configs:
+        med[name]["run_cpu_s"] = med[name]["cpu_ms"] * med[name]["steps_per_run"] / 1e3
+        med[name]["run_wall_s"] = med[name]["wall_ms"] * med[name]["steps_per_run"] / 1e3
+    return {"rounds": rounds, "threads": torch.get_num_threads(), "configs": configs, "median": med,
+            "cpu_s": cpu, "wall_s": wall}
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--pipeline", default="digits")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--torch-profile", type=int, default=0, metavar="N")
     p.add_argument("--ab", type=int, default=0, metavar="N", help="instead: N interleaved before/after step pairs")
+    p.add_argument("--compare", action="append", default=[], metavar="NAME=SETS",
+                   help="with --rounds: a configuration: space-separated KEY=VALUE overrides of --pipeline, or "
+                        "@PIPELINE first for another pipeline (repeatable)")
+    p.add_argument("--rounds", type=int, default=40, help="with --compare: round-robin steps of every config")
     p.add_argument("--out")
     args = p.parse_args()
 
     import torch
+
+    if args.compare:
+        configs = {}
+        for text in args.compare:
+            name, _, sets = text.partition("=")
+            configs[name.strip()] = sets.split()
+        result = compare_steps(args.pipeline, configs, args.rounds)
+        if args.out:
+            with open(args.out, "w", encoding="utf-8") as f:
+                json.dump(result, f, indent=2)
+                f.write("\n")
+        med = result["median"]
+        first = next(iter(med))
+        print(f"{args.pipeline} training steps, {args.rounds} rounds, {result['threads']} threads (medians; a run's "
+              "time = median step x its steps, without start-up and evaluation)")
+        print(f"{'config':<14}{'params':>9}{'CPU ms':>9}{'wall ms':>9}{'steps':>7}{'run CPU s':>10}{'run wall s':>11}"
+              f"{'wall / ' + first:>16}")
+        for name, m in med.items():
+            print(f"{name:<14}{m['parameters']:>9}{m['cpu_ms']:>9.2f}{m['wall_ms']:>9.2f}{m['steps_per_run']:>7}"
+                  f"{m['run_cpu_s']:>10.1f}{m['run_wall_s']:>11.1f}{m['run_wall_s'] / med[first]['run_wall_s']:>16.3f}")
+        return 0
 
     if args.ab:
         result = ab_steps(args.pipeline, args.set, args.ab)

@@ -67,7 +67,8 @@ def test_wheels_in_an_empty_folder_train_evaluate_and_predict(wheels, tmp_path):
                  cwd=empty)
     assert train.returncode == 0, train.stderr
     trained = json.loads(train.stdout)
-    assert trained["step"] == 120 and trained["accuracy"] > 0.2, trained  # it learns (chance: 0.1; 120 steps give about 0.3)
+    # it learns (chance: 0.1): 120 steps of the 2x2-patch default give 0.891 with 1 and with 2 threads
+    assert trained["step"] == 120 and trained["accuracy"] > 0.8, trained
     evaluated = _run([perceiver, "evaluate", "--checkpoint", "r", "--json"], cwd=empty)
     assert evaluated.returncode == 0, evaluated.stderr
     assert json.loads(evaluated.stdout)["accuracy"] == trained["accuracy"]
