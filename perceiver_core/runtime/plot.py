@@ -7,15 +7,18 @@ without it the run simply has no plot.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 
+from .files import atomic_write
 from .metrics import numeric, read_metrics
 
 
 def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> bool:
-    """Draw `metrics_file` into `png` (atomically); False when matplotlib is not installed."""
+    """Draw `metrics_file` into `png` (atomically; a failed write is one UserError line naming `png`); False when
+    matplotlib is not installed."""
     try:
         import matplotlib
 
@@ -50,9 +53,10 @@ def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> boo
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
     fig.tight_layout()
-    png = Path(png)
-    tmp = png.with_name(f".{png.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    image = io.BytesIO()  # drawn in memory, then written whole: a full disk leaves the previous plot
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, png)
+    png = Path(png)
+    atomic_write(png, image.getvalue(), f"{Path(metrics_file).name} and the checkpoint are complete: free space "
+                 f"and run `perceiver train --resume {png.parent}` to draw the plot again", fsync=False)
     return True

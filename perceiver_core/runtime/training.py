@@ -36,12 +36,14 @@ from .checkpoint import (
 from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
 from .ema import EMA
 from .faults import fault_point
+from .files import atomic_write
 from .lock import RunLock
 from .evaluate import autocast, autocast_dtype, evaluate_model
 from .metrics import trim_for_resume
 from .optim import lr_at, make_optimizer
 
 MODEL_FILE, STATE_FILE, METRICS_FILE = "model.safetensors", "trainer_state.safetensors", "metrics.jsonl"
+_KEPT = "the files already in the run folder are intact: free space and "  # what a failed write of a run file says
 
 
 class Trainer:
@@ -326,8 +328,9 @@ class Trainer:
             self.restore(resume)
         main = self.dist.is_main
         evaluates = main or self.fsdp
-        if main:
-            (self.out / "pipeline.json").write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
+        if main:  # whole or not at all: `--resume` reads it back, and a full disk must not leave it torn
+            atomic_write(self.out / "pipeline.json", json.dumps(self.spec.to_json(), indent=2) + "\n",
+                         _KEPT + ("continue with --resume" if resume is not None else "run again"))
         if main and resume is not None:  # drop what the interrupted run logged after its checkpoint
             for problem in trim_for_resume(Path(resume) / METRICS_FILE, self.out / METRICS_FILE, self.step):
                 _note(problem, main)
