@@ -116,3 +116,19 @@ def test_no_space_left_says_the_disk_is_full(tmp_path):
     finally:
         del files.open
     assert target.read_text() == "old" and [p.name for p in tmp_path.iterdir()] == ["pipeline.json"]
+
+
+def test_schema_out_on_a_full_disk_is_one_line_and_a_device_stays_a_device(cli, tmp_path):
+    """`schema --out /dev/full`: one line naming the file; the device is written in place (renaming over it would
+    replace /dev/full by a regular file). A link is followed: the file it names is replaced, the link stays."""
+    import stat
+
+    result = cli("schema", "--out", "/dev/full")
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "could not write /dev/full: No space left on device (the disk is full)" in result.stderr
+    assert stat.S_ISCHR(Path("/dev/full").stat().st_mode)
+    target, link = tmp_path / "schema.json", tmp_path / "link.json"
+    target.write_text("old")
+    link.symlink_to(target)
+    assert cli("schema", "--out", str(link)).returncode == 0
+    assert link.is_symlink() and json.loads(target.read_text())["$defs"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import os
@@ -161,9 +162,10 @@ def cmd_schema(args) -> int:
     text = json.dumps(registry_schema(problems=problems), indent=2)
     for line in problems:
         print(f"perceiver: warning: {line}", file=sys.stderr)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    if args.out:  # whole or not at all: a full disk keeps the schema file an editor already uses
+        from ..runtime.files import atomic_write
+
+        atomic_write(args.out, text + "\n", f"{args.out} is unchanged: free space and run again", fsync=False)
     else:
         print(text)
     return 0
@@ -567,7 +569,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:  # a path the user named cannot be read or written (missing folder, permissions, disk full)
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        print(f"perceiver: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        full = " (the disk is full: free space and run again)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        print(f"perceiver: error: {exc.strerror or exc}{where}{full}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("perceiver: interrupted", file=sys.stderr)

@@ -26,10 +26,24 @@ def disk_error(path: str | os.PathLike, exc: OSError, consequence: str) -> UserE
 
 
 def atomic_write(path: str | os.PathLike, data: bytes | str, consequence: str, *, fsync: bool = True) -> None:
-    """Write `data` to `path` whole or not at all (temporary file + rename); a failure is `disk_error`."""
+    """Write `data` to `path` whole or not at all (temporary file + rename); a failure is `disk_error`.
+
+    A link is followed (the file it names is replaced, not the link); a path that is not a regular file (a device
+    such as /dev/stdout, a pipe) is written in place: renaming over it would replace the device by a file."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     raw = data.encode("utf-8") if isinstance(data, str) else data
+    if path.exists() and not path.is_file():  # (both follow links)
+        try:
+            with open(path, "wb") as f:
+                f.write(raw)
+        except BrokenPipeError:  # the reader left (`--out /dev/stdout | head`): the caller's to handle
+            raise
+        except OSError as exc:
+            raise disk_error(path, exc, consequence) from None
+        return
+    if path.is_symlink():
+        path = path.resolve()
+    tmp = path.with_name(f".{path.name}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(raw)
