@@ -16,9 +16,9 @@ from .files import atomic_write
 from .metrics import numeric, read_metrics
 
 
-def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> bool:
+def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike, loss_name: str = "loss") -> bool:
     """Draw `metrics_file` into `png` (atomically; a failed write is one UserError line naming `png`); False when
-    matplotlib is not installed."""
+    matplotlib is not installed. `loss_name` labels the loss axis (the task's `loss_name`: cross-entropy, MSE...)."""
     try:
         import matplotlib
 
@@ -46,7 +46,7 @@ def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> boo
     for name in names:
         points = [(r["epoch"], r[name]) for r in per_epoch if numeric(r, name)]
         axes[1].plot(*zip(*points), "o-", label=f"{per_epoch[0]['split']} {name}")
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy (no label smoothing)", title="loss")
+    axes[0].set(xlabel="epoch", ylabel=loss_name, title="loss")
     axes[1].set(xlabel="epoch", title="evaluation metrics")
     for ax in axes:
         ax.grid(alpha=0.3)

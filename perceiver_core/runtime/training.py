@@ -431,7 +431,7 @@ class Trainer:
         if main:
             from .plot import plot_metrics
 
-            plot_metrics(self.out / METRICS_FILE, self.out / "metrics.png")
+            plot_metrics(self.out / METRICS_FILE, self.out / "metrics.png", loss_name=self.model.task.loss_name)
             self._notify("on_train_end", result)
         return result
 
