@@ -112,7 +112,7 @@ def cmd_validate(args) -> int:
     if registry is not None:
         own = {str(Path(f)) for f in files}
         names = [n for n in registry.names() if not files or registry.pipelines[n].source.path in own]
-        errors = _validate_pipelines(registry, names, notes, build=not args.no_build)
+        errors = _validate_pipelines(registry, names, notes, build=not args.no_build, overrides=_set_overrides(args))
     if args.json:
         print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors, "notes": notes}, indent=2),
               file=getattr(args, "stdout", None))
@@ -126,9 +126,11 @@ def cmd_validate(args) -> int:
     return 2 if errors else 0
 
 
-def _validate_pipelines(registry, names: list[str], notes: list[str], *, build: bool) -> list[str]:
-    """Every error of the named pipelines, one line each: their tables against the config models, then (with
-    `build`) their models built on the meta device, so that what validates trains (model/check.py)."""
+def _validate_pipelines(registry, names: list[str], notes: list[str], *, build: bool,
+                        overrides: Sequence[str] = ()) -> list[str]:
+    """Every error of the named pipelines, one line each: their tables (with the `--set` overrides applied to each,
+    as `train` applies them) against the config models, then (with `build`) their models built on the meta device,
+    so that what validates trains (model/check.py)."""
     from ..errors import RegistryError
 
     checker = None
@@ -139,14 +141,14 @@ def _validate_pipelines(registry, names: list[str], notes: list[str], *, build: 
     errors: dict[str, None] = {}  # ordered, deduplicated
     for name in names:
         try:
-            spec = registry.resolve(name)
+            spec = registry.resolve(name, overrides)
         except RegistryError as exc:
             for one in getattr(exc, "errors", [exc]):  # every error of the pipeline, not only the first
                 errors.setdefault(str(one), None)
             continue
         if checker is not None:
             try:
-                note = checker.check(spec)
+                note = checker.check(spec, overrides)
             except UserError as exc:
                 errors.setdefault(str(exc), None)
                 continue
@@ -195,10 +197,15 @@ def _init_overrides(args) -> list[str]:
     return out
 
 
+def _set_overrides(args) -> list[str]:
+    """The `--set KEY=VALUE` flags (build_parser's `overrides`), in order: `train` and `validate` apply them alike."""
+    return list(getattr(args, "set", None) or [])
+
+
 def _spec(args, *, check: bool = False):
     """The pipeline resolved from the registry files with the flags' overrides; with `check`, also built on the meta
     device (model/check.py), so that what the build rejects is one line naming the file:line:key or the --set."""
-    overrides = list(args.set or []) + _init_overrides(args)
+    overrides = _set_overrides(args) + _init_overrides(args)
     if args.max_steps is not None:
         overrides.append(f"train.max_steps={args.max_steps}")
     registry = _registry(args)
@@ -389,7 +396,8 @@ def cmd_doctor(args) -> int:
 # -- parser ------------------------------------------------------------------------------------------------------
 EXAMPLES = {
     "pipelines": ["perceiver pipelines", "perceiver pipelines --presets --json"],
-    "validate": ["perceiver validate", "perceiver validate my.toml more.toml"],
+    "validate": ["perceiver validate", "perceiver validate my.toml more.toml",
+                 "perceiver validate my.toml --set encoder.num_latents=64"],
     "schema": ["perceiver schema --out registry.schema.json", "perceiver schema | head"],
     "train": ["perceiver train digits --out runs/digits",
               "perceiver train digits --out r --max-steps 200 --set train.lr=1e-3",
@@ -459,6 +467,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("pipelines", cmd_pipelines, "list the pipelines of installed plugins and registry files, with their "
                                         "source", registry=True)
     p.add_argument("--presets", action="store_true", help="also list the presets (the papers' configurations)")
+    def overrides(p, what):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help=what)
+
     p = add("validate", cmd_validate, "validate registry files together without running anything: every pipeline's "
                                       "tables, then its model built on the meta device (nothing allocated)",
             registry=True)
@@ -467,11 +478,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true",
                    help="check the tables against the config models only (no torch imported; what the build "
                         "rejects is not found)")
+    overrides(p, "override a value of every pipeline validated, as train --set does, e.g. --set train.lr=1e-3 "
+                 "(repeatable)")
     p = add("schema", cmd_schema, "print the JSON schema of registry files for the installed plugins")
     p.add_argument("--out", metavar="FILE", help="write the schema to FILE")
-
-    def overrides(p, what):
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help=what)
 
     p = add("train", cmd_train, "train a pipeline (or continue a run with --resume DIR)", registry=True)
     p.add_argument("pipeline", metavar="PIPELINE", nargs="?", help="pipeline name (optional with --resume)")
