@@ -90,8 +90,12 @@ def cmd_backends(args) -> int:
 
 def cmd_pipelines(args) -> int:
     rows = _registry(args).describe(presets=args.presets)
+
+    def source(r) -> str:  # a user's pipeline that replaces a plugin's (or an earlier file's) says so
+        return r["source"] + "".join(f"; overrides {o}" for o in r.get("overrides", []))
+
     _emit(args, rows, "\n".join(f"{r['name']:<24} {'(preset) ' if r['preset'] else ''}{r['description']}"
-                                f"  [{r['source']}]" for r in rows) or "no pipelines")
+                                f"  [{source(r)}]" for r in rows) or "no pipelines")
     return 0
 
 
@@ -112,6 +116,7 @@ def cmd_validate(args) -> int:
     if registry is not None:
         own = {str(Path(f)) for f in files}
         names = [n for n in registry.names() if not files or registry.pipelines[n].source.path in own]
+        notes.extend(registry.override_notes(names))
         errors = _validate_pipelines(registry, names, notes, build=not args.no_build, overrides=_set_overrides(args))
     if args.json:
         print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors, "notes": notes}, indent=2),
@@ -572,19 +577,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader that left (`| head`) shows up here, not as "Broken pipe" at exit
         return code
     except UserError as exc:
-        print(f"perceiver: error: {exc}", file=sys.stderr)
-        return 2
+        return _user_error(f"perceiver: error: {exc}")
     except BrokenPipeError:  # `perceiver schema | head`: the reader left; that is not an error
         _silence_stdout()
         return 0
     except OSError as exc:  # a path the user named cannot be read or written (missing folder, permissions, disk full)
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         full = " (the disk is full: free space and run again)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-        print(f"perceiver: error: {exc.strerror or exc}{where}{full}", file=sys.stderr)
-        return 2
+        return _user_error(f"perceiver: error: {exc.strerror or exc}{where}{full}")
     except KeyboardInterrupt:
         print("perceiver: interrupted", file=sys.stderr)
         return 130
+
+
+def _user_error(line: str) -> int:
+    """Report a user error: one line on stderr, exit code 2.
+
+    Under torchrun every process usually meets the same error (the same pipeline, the same flags): only rank 0
+    prints it, so the line appears once, and every process exits 2. Each process also leaves the line in the error
+    file torchrun gives it (TORCHELASTIC_ERROR_FILE), so that torchrun's own failure report, which it prints after
+    any process fails, names this line as its root cause (not "To enable traceback see ..."), and an error met by
+    another process alone is not lost."""
+    if os.environ.get("RANK", "0") == "0":
+        print(line, file=sys.stderr, flush=True)
+    elif "WORLD_SIZE" in os.environ:  # the first process to exit makes torchrun stop the others: give rank 0,
+        import time  # which usually fails alike, the moment it needs to print the line
+
+        time.sleep(1.0)
+    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if error_file and "WORLD_SIZE" in os.environ:
+        import time
+
+        with contextlib.suppress(OSError):  # torchrun's report is a courtesy: never an error of its own
+            with open(error_file, "w", encoding="utf-8") as f:
+                # the format torchrun's own @record writes, the line in place of a traceback
+                json.dump({"message": {"message": line, "extraInfo": {"py_callstack": line,
+                                                                      "timestamp": str(int(time.time()))}}}, f)
+    return 2
 
 
 def _silence_stdout() -> None:
