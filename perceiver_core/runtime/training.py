@@ -362,12 +362,13 @@ class Trainer:
                     fault_point("after-step")
                     bar.update(1)
                     lr = self.optimizer.param_groups[0]["lr"]
+                    if not self.dist.enabled and self.first_nonfinite is not None:  # (one process: at once)
+                        raise self._diverged(*self.first_nonfinite)
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         value = self._global_loss(loss)  # every process: the global batch's loss
                         if not math.isfinite(value):  # every process stops (none waits for the others forever)
-                            raise self._diverged(self.step, value)
-                    elif not self.dist.enabled and self.first_nonfinite is not None:  # (one process: at once)
-                        raise self._diverged(*self.first_nonfinite)
+                            raise self._diverged(self.first_nonfinite[0] if self.first_nonfinite else self.step,
+                                                 value)
                         if main:
                             bar.set_postfix(loss=f"{value:.4f}")
                             _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
