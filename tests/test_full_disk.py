@@ -17,7 +17,7 @@ import pytest
 
 from perceiver_core.errors import UserError
 
-from test_fault_injection import ENV, _limit_file_size, _train, run_cli
+from test_fault_injection import ENV, _limit_file_size, run_cli
 
 TINY = Path(__file__).parent / "tiny.toml"
 
@@ -38,8 +38,11 @@ def file_size_limit(limit: int):
 def test_a_full_disk_while_resume_rewrites_pipeline_json_keeps_it(tmp_path):
     """`train --resume` rewrites pipeline.json first: the disk fills (files are capped below its size): one line
     naming it, exit 2, and the run's pipeline.json (which --resume reads back) is whole, so the run still resumes."""
+    from perceiver_core import load_registry, train
+
     out = tmp_path / "run"
-    assert _train(out, "--stop-after", "3").returncode == 0
+    spec = load_registry([TINY], include_default=False).resolve("tiny", ["data.batch_size=500", "train.max_steps=6"])
+    train(spec, out, stop_after=3, progress=False)
     before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file() and not p.name.startswith(".")}
     assert len(before["pipeline.json"]) > 1000
     result = run_cli("train", "--resume", str(out), "--no-progress", env=ENV, preexec_fn=_limit_file_size(1000))
