@@ -345,3 +345,49 @@ def test_fsdp_matches_ddp(tmp_path, pipeline, extra):
     assert len(compared) > len(a) // 2
     for key in compared:
         torch.testing.assert_close(b[key], a[key], rtol=0, atol=1e-4)
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["finished", "raised"])
+def test_train_frees_the_model_before_leaving_the_process_group(monkeypatch, fails):
+    """The model and optimizer (and the collective handles FSDP2 keeps in them) are freed before the process group
+    is destroyed, not by the garbage collector at interpreter exit, where a gloo thread freeing a tensor aborted a
+    worker (SIGABRT). A finished run waits for every process before leaving; a failed one does not (the others may
+    never arrive)."""
+    import weakref
+
+    from perceiver_core.runtime import training
+    from perceiver_core.runtime.distributed import DistInfo
+
+    class Holder:  # a reference cycle, as FSDP2's modules and hooks form: only the collector frees it
+        def __init__(self):
+            self.me = self
+
+    class FakeTrainer:
+        init_report = None
+
+        def __init__(self, *args, **kwargs):
+            self.dist = DistInfo(0, 2)
+            self.model = Holder()
+            seen["model"] = weakref.ref(self.model)
+
+        def run(self, **kwargs):
+            if fails:
+                raise RuntimeError("a step failed")
+            return {}
+
+    seen: dict = {}
+
+    def shutdown(info, wait=False):
+        seen["alive"] = seen["model"]() is not None
+        seen["wait"] = wait
+
+    monkeypatch.setattr(training, "Trainer", FakeTrainer)
+    monkeypatch.setattr(training, "shutdown", shutdown)
+    if fails:
+        with pytest.raises(RuntimeError):
+            training.train(None, "unused")
+    else:
+        training.train(None, "unused")
+    assert seen["wait"] is not fails
+    if not fails:  # (after an error the traceback's frames hold the trainer until the error is handled)
+        assert seen["alive"] is False

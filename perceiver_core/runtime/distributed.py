@@ -87,8 +87,13 @@ def gather_rng(info: DistInfo) -> list[torch.Tensor]:
     return states
 
 
-def shutdown(info: DistInfo) -> None:
+def shutdown(info: DistInfo, wait: bool = False) -> None:
+    """Leave the process group. wait: every process got here normally, so first wait for all of them (no process
+    closes its connections while another still has a collective in flight); not after an error, where the others
+    may never arrive."""
     global _HOST_GROUP
     if info.enabled and dist.is_initialized():
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()  # every group, the host group included
         _HOST_GROUP = None

@@ -5,6 +5,7 @@ gradient clipping, a progress bar, metrics as JSON lines, safetensors checkpoint
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import math
 import sys
@@ -629,10 +630,18 @@ def train(spec: PipelineSpec, out_dir: str | Path, *, resume: str | Path | None 
     """
     trainer = Trainer(spec, out_dir, plugin_manager=plugin_manager, progress=progress, resuming=resume is not None,
                       callbacks=callbacks)
+    info, finished = trainer.dist, False
     try:
         result = trainer.run(resume=resume, stop_after=stop_after, overwrite=overwrite)
         if trainer.init_report is not None:
             result["init"] = trainer.init_report.to_json()
+        finished = True
         return result
     finally:
-        shutdown(trainer.dist)
+        if info.enabled:
+            # The model, optimizer and the collective handles they hold go now, while the interpreter is whole: left
+            # to the garbage collector at exit, a gloo worker thread may free a tensor after Python has finalised
+            # (SIGABRT, "terminate called without an active exception", seen under FSDP2).
+            trainer = None
+            gc.collect()
+        shutdown(info, wait=finished)
