@@ -202,6 +202,8 @@ class Task(nn.Module, abc.ABC):
     num_outputs: int
     #: batch keys the task reads (targets); the data pipeline keeps them
     target_keys: Sequence[str] = ()
+    #: what the `loss` metric is, for people: the loss axis of metrics.png (e.g. "cross-entropy", "MSE", "EPE")
+    loss_name: str = "loss"
 
     @abc.abstractmethod
     def loss(self, outputs: torch.Tensor, batch: Mapping[str, torch.Tensor]) -> torch.Tensor:

@@ -112,3 +112,19 @@ def test_two_gloo_processes_checkpoint_and_resume_exactly(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
+
+@pytest.mark.slow  # two processes importing torch under torchrun: ~10 s
+def test_a_user_error_under_torchrun_is_one_line_and_names_it_in_torchruns_report(tmp_path):
+    """Both processes meet the same user error: the line is printed once (by rank 0), every process exits 2, and
+    torchrun's own failure report (which it prints after any process fails, and exits 1) shows the line as each
+    process's cause instead of "To enable traceback see ..."."""
+    result = _torchrun(tmp_path, "run", "--set", "data.batch_size=33")
+    line = ("perceiver: error: data.batch_size (33) must be divisible by the number of processes (2): it is the "
+            "global batch, split evenly")
+    assert result.returncode != 0, result.stderr  # torchrun fails (its own code: 1)
+    ours = [text for text in result.stderr.splitlines() if text.startswith("perceiver: error:")]
+    assert ours == [line], result.stderr
+    assert result.stderr.index(line) < result.stderr.index("ChildFailedError")  # ours first, then torchrun's
+    assert "exitcode  : 2" in result.stderr and f"traceback : {line}" in result.stderr
+    assert result.stderr.count("Traceback (most recent call last)") == 1  # torchrun's own, none of ours

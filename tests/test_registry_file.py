@@ -2,6 +2,7 @@
 
 import json
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -144,3 +145,25 @@ def test_schema_lists_components_without_importing_torch(cli):
         assert f'"{name}"' in text
     probe = cli("schema", python=[__import__("sys").executable, "-X", "importtime"])
     assert " torch" not in probe.stderr
+
+
+def test_validate_takes_set_as_train_does(tmp_path, capsys):
+    """`validate --set` applies the overrides to every pipeline it validates, with train's parser and train's
+    errors: what validates with --set trains with the same --set, and what train refuses validate refuses alike."""
+    from perceiver_core.commands.cli import main
+
+    registry = tmp_path / "r.toml"
+    TINY = Path(__file__).parent / "tiny.toml"
+    registry.write_text(TINY.read_text().replace("self_attend_heads = 2", "self_attend_heads = 3"))
+    assert main(["validate", str(registry)]) == 2  # 32 latent channels do not split into 3 heads
+    capsys.readouterr()
+    assert main(["validate", str(registry), "--set", "encoder.self_attend_heads=4"]) == 0
+    assert capsys.readouterr().out.startswith("ok: 2 pipeline(s): tiny, tiny-perceiver")
+    bad = ["--set", "train.lr=1e6"]
+    assert main(["validate", str(TINY), *bad]) == 2
+    validated = capsys.readouterr().err.splitlines()
+    assert main(["train", "tiny", "--registry", str(TINY), "--out", str(tmp_path / "run"), *bad]) == 2
+    trained = capsys.readouterr().err.strip()
+    assert trained == f"perceiver: error: {validated[0]}"
+    assert validated[0].startswith("--set train.lr=1e6: pipelines.tiny.train.lr: Input should be less than or equal")
+    assert validated[1].startswith("--set train.lr=1e6: pipelines.tiny-perceiver.train.lr:")

@@ -167,3 +167,28 @@ def test_concurrent_cli_runs_are_refused_and_a_killed_run_is_taken_over(cli, tmp
     assert ("no checkpoint there yet" in third.stderr) == (start == 0)
     steps = [r["step"] for r in read_metrics(out / "metrics.jsonl")[0] if r["split"] == "train"]
     assert steps == sorted(set(steps)) and steps[-1] == start + 4  # one run: no step twice, none past the end
+
+
+def test_the_plot_labels_the_loss_axis_with_the_tasks_loss(tmp_path, monkeypatch):
+    """metrics.png's loss axis names the task's loss (a reconstruction's MSE, a flow's EPE), not cross-entropy for
+    every task; the training loop passes the task's `loss_name`."""
+    pytest.importorskip("matplotlib")
+    import matplotlib.figure
+
+    from perceiver_core import build_pipeline
+    from perceiver_core.runtime.plot import plot_metrics
+
+    labels = []
+    real = matplotlib.figure.Figure.savefig
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig",
+                        lambda fig, *a, **k: (labels.append(fig.axes[0].get_ylabel()), real(fig, *a, **k))[1])
+    path = tmp_path / "metrics.jsonl"
+    path.write_text(json.dumps({"step": 3, "epoch": 1, "split": "train_epoch", "loss": 0.5}) + "\n")
+    assert plot_metrics(path, tmp_path / "m.png", loss_name="MSE of the hidden elements")
+    assert labels == ["MSE of the hidden elements"]
+    train(_spec("train.max_steps=2"), tmp_path / "run", progress=False)
+    assert labels[-1] == "cross-entropy (no label smoothing)"
+    assert build_pipeline("stereo-tiny").task.loss_name == "end-point error (EPE)"
+    from perceiver_core.model.tasks.mae import MAETask
+
+    assert MAETask.loss_name == "MSE of the hidden elements"

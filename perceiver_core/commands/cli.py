@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import math
 import os
@@ -89,8 +90,12 @@ def cmd_backends(args) -> int:
 
 def cmd_pipelines(args) -> int:
     rows = _registry(args).describe(presets=args.presets)
+
+    def source(r) -> str:  # a user's pipeline that replaces a plugin's (or an earlier file's) says so
+        return r["source"] + "".join(f"; overrides {o}" for o in r.get("overrides", []))
+
     _emit(args, rows, "\n".join(f"{r['name']:<24} {'(preset) ' if r['preset'] else ''}{r['description']}"
-                                f"  [{r['source']}]" for r in rows) or "no pipelines")
+                                f"  [{source(r)}]" for r in rows) or "no pipelines")
     return 0
 
 
@@ -111,7 +116,8 @@ def cmd_validate(args) -> int:
     if registry is not None:
         own = {str(Path(f)) for f in files}
         names = [n for n in registry.names() if not files or registry.pipelines[n].source.path in own]
-        errors = _validate_pipelines(registry, names, notes, build=not args.no_build)
+        notes.extend(registry.override_notes(names))
+        errors = _validate_pipelines(registry, names, notes, build=not args.no_build, overrides=_set_overrides(args))
     if args.json:
         print(json.dumps({"valid": not errors, "pipelines": names, "errors": errors, "notes": notes}, indent=2),
               file=getattr(args, "stdout", None))
@@ -125,9 +131,11 @@ def cmd_validate(args) -> int:
     return 2 if errors else 0
 
 
-def _validate_pipelines(registry, names: list[str], notes: list[str], *, build: bool) -> list[str]:
-    """Every error of the named pipelines, one line each: their tables against the config models, then (with
-    `build`) their models built on the meta device, so that what validates trains (model/check.py)."""
+def _validate_pipelines(registry, names: list[str], notes: list[str], *, build: bool,
+                        overrides: Sequence[str] = ()) -> list[str]:
+    """Every error of the named pipelines, one line each: their tables (with the `--set` overrides applied to each,
+    as `train` applies them) against the config models, then (with `build`) their models built on the meta device,
+    so that what validates trains (model/check.py)."""
     from ..errors import RegistryError
 
     checker = None
@@ -138,14 +146,14 @@ def _validate_pipelines(registry, names: list[str], notes: list[str], *, build: 
     errors: dict[str, None] = {}  # ordered, deduplicated
     for name in names:
         try:
-            spec = registry.resolve(name)
+            spec = registry.resolve(name, overrides)
         except RegistryError as exc:
             for one in getattr(exc, "errors", [exc]):  # every error of the pipeline, not only the first
                 errors.setdefault(str(one), None)
             continue
         if checker is not None:
             try:
-                note = checker.check(spec)
+                note = checker.check(spec, overrides)
             except UserError as exc:
                 errors.setdefault(str(exc), None)
                 continue
@@ -161,9 +169,10 @@ def cmd_schema(args) -> int:
     text = json.dumps(registry_schema(problems=problems), indent=2)
     for line in problems:
         print(f"perceiver: warning: {line}", file=sys.stderr)
-    if args.out:
-        with open(args.out, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
+    if args.out:  # whole or not at all: a full disk keeps the schema file an editor already uses
+        from ..runtime.files import atomic_write
+
+        atomic_write(args.out, text + "\n", f"{args.out} is unchanged: free space and run again", fsync=False)
     else:
         print(text)
     return 0
@@ -193,10 +202,15 @@ def _init_overrides(args) -> list[str]:
     return out
 
 
+def _set_overrides(args) -> list[str]:
+    """The `--set KEY=VALUE` flags (build_parser's `overrides`), in order: `train` and `validate` apply them alike."""
+    return list(getattr(args, "set", None) or [])
+
+
 def _spec(args, *, check: bool = False):
     """The pipeline resolved from the registry files with the flags' overrides; with `check`, also built on the meta
     device (model/check.py), so that what the build rejects is one line naming the file:line:key or the --set."""
-    overrides = list(args.set or []) + _init_overrides(args)
+    overrides = _set_overrides(args) + _init_overrides(args)
     if args.max_steps is not None:
         overrides.append(f"train.max_steps={args.max_steps}")
     registry = _registry(args)
@@ -387,7 +401,8 @@ def cmd_doctor(args) -> int:
 # -- parser ------------------------------------------------------------------------------------------------------
 EXAMPLES = {
     "pipelines": ["perceiver pipelines", "perceiver pipelines --presets --json"],
-    "validate": ["perceiver validate", "perceiver validate my.toml more.toml"],
+    "validate": ["perceiver validate", "perceiver validate my.toml more.toml",
+                 "perceiver validate my.toml --set encoder.num_latents=64"],
     "schema": ["perceiver schema --out registry.schema.json", "perceiver schema | head"],
     "train": ["perceiver train digits --out runs/digits",
               "perceiver train digits --out r --max-steps 200 --set train.lr=1e-3",
@@ -457,6 +472,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("pipelines", cmd_pipelines, "list the pipelines of installed plugins and registry files, with their "
                                         "source", registry=True)
     p.add_argument("--presets", action="store_true", help="also list the presets (the papers' configurations)")
+    def overrides(p, what):
+        p.add_argument("--set", action="append", metavar="KEY=VALUE", help=what)
+
     p = add("validate", cmd_validate, "validate registry files together without running anything: every pipeline's "
                                       "tables, then its model built on the meta device (nothing allocated)",
             registry=True)
@@ -465,11 +483,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-build", action="store_true",
                    help="check the tables against the config models only (no torch imported; what the build "
                         "rejects is not found)")
+    overrides(p, "override a value of every pipeline validated, as train --set does, e.g. --set train.lr=1e-3 "
+                 "(repeatable)")
     p = add("schema", cmd_schema, "print the JSON schema of registry files for the installed plugins")
     p.add_argument("--out", metavar="FILE", help="write the schema to FILE")
-
-    def overrides(p, what):
-        p.add_argument("--set", action="append", metavar="KEY=VALUE", help=what)
 
     p = add("train", cmd_train, "train a pipeline (or continue a run with --resume DIR)", registry=True)
     p.add_argument("pipeline", metavar="PIPELINE", nargs="?", help="pipeline name (optional with --resume)")
@@ -560,18 +577,43 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader that left (`| head`) shows up here, not as "Broken pipe" at exit
         return code
     except UserError as exc:
-        print(f"perceiver: error: {exc}", file=sys.stderr)
-        return 2
+        return _user_error(f"perceiver: error: {exc}")
     except BrokenPipeError:  # `perceiver schema | head`: the reader left; that is not an error
         _silence_stdout()
         return 0
     except OSError as exc:  # a path the user named cannot be read or written (missing folder, permissions, disk full)
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
-        print(f"perceiver: error: {exc.strerror or exc}{where}", file=sys.stderr)
-        return 2
+        full = " (the disk is full: free space and run again)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
+        return _user_error(f"perceiver: error: {exc.strerror or exc}{where}{full}")
     except KeyboardInterrupt:
         print("perceiver: interrupted", file=sys.stderr)
         return 130
+
+
+def _user_error(line: str) -> int:
+    """Report a user error: one line on stderr, exit code 2.
+
+    Under torchrun every process usually meets the same error (the same pipeline, the same flags): only rank 0
+    prints it, so the line appears once, and every process exits 2. Each process also leaves the line in the error
+    file torchrun gives it (TORCHELASTIC_ERROR_FILE), so that torchrun's own failure report, which it prints after
+    any process fails, names this line as its root cause (not "To enable traceback see ..."), and an error met by
+    another process alone is not lost."""
+    if os.environ.get("RANK", "0") == "0":
+        print(line, file=sys.stderr, flush=True)
+    elif "WORLD_SIZE" in os.environ:  # the first process to exit makes torchrun stop the others: give rank 0,
+        import time  # which usually fails alike, the moment it needs to print the line
+
+        time.sleep(1.0)
+    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
+    if error_file and "WORLD_SIZE" in os.environ:
+        import time
+
+        with contextlib.suppress(OSError):  # torchrun's report is a courtesy: never an error of its own
+            with open(error_file, "w", encoding="utf-8") as f:
+                # the format torchrun's own @record writes, the line in place of a traceback
+                json.dump({"message": {"message": line, "extraInfo": {"py_callstack": line,
+                                                                      "timestamp": str(int(time.time()))}}}, f)
+    return 2
 
 
 def _silence_stdout() -> None:

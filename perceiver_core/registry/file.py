@@ -80,6 +80,13 @@ class Registry:
     # The papers' configurations shipped with the core (perceiver_core/registry/presets/presets.toml): a pipeline may
     # `extends` one, or name one directly; they are not listed or validated as the files' own pipelines.
     presets: dict[str, _Entry] = field(default_factory=dict)
+    # A name two plugin distributions both ship: neither wins. The bare name is an error naming both (`resolve`,
+    # `extends`); each stays reachable as DISTRIBUTION:NAME (added to `pipelines`/`presets`), and a pipeline of the
+    # user's own files of that name settles it (it overrides both, as any user pipeline overrides a plugin's).
+    conflicts: dict[str, list[_Entry]] = field(default_factory=dict)
+    preset_conflicts: dict[str, list[_Entry]] = field(default_factory=dict)
+    # name -> the entries of other files that a user's file replaced (shown by `pipelines` and `validate`)
+    overridden: dict[str, list[_Entry]] = field(default_factory=dict)
 
     # -- public --------------------------------------------------------------------------------------------
     def names(self) -> list[str]:
@@ -90,10 +97,37 @@ class Registry:
         rows = []
         for n in names:
             source = self._entry(n).source
-            rows.append({"name": n, "description": str(self._merged(n)[0].get("description", "")),
-                         "file": source.path, "distribution": source.distribution,
-                         "source": source.distribution or source.path, "preset": n not in self.pipelines})
+            ambiguous = self._ambiguous(n)
+            if ambiguous:  # no description of its own: which one is meant is for the user to say
+                rows.append({"name": n, "description": "ambiguous: " + _conflict_choices(n, ambiguous),
+                             "file": None, "distribution": None, "source": "ambiguous: " + ", ".join(
+                                 e.source.distribution for e in ambiguous), "preset": n not in self.pipelines,
+                             "overrides": []})
+                continue
+            try:
+                description = str(self._merged(n)[0].get("description", ""))
+            except RegistryError as exc:  # (an extends of an ambiguous name: validate says where)
+                description = f"invalid: {exc.reason}"
+            rows.append({"name": n, "description": description, "file": source.path,
+                         "distribution": source.distribution, "source": source.distribution or source.path,
+                         "preset": n not in self.pipelines,
+                         "overrides": [_describe_source(e.source) for e in self.overridden.get(n, [])]
+                         if n in self.pipelines else []})
         return rows
+
+    def override_notes(self, names: Iterable[str]) -> list[str]:
+        """One line per pipeline of `names` that a user's file defines over another file's (on purpose, often:
+        but it should be visible)."""
+        notes = []
+        for n in names:
+            if n in self.pipelines and self.overridden.get(n):
+                replaced = "; ".join(f"{_describe_source(e.source)} ({e.source.path})" for e in self.overridden[n])
+                notes.append(f"pipeline {n!r} of {self.pipelines[n].source.path} overrides the one of {replaced}")
+        return notes
+
+    def _ambiguous(self, name: str) -> list[_Entry] | None:
+        """The plugins' entries a bare `name` would choose between (None: the name is not ambiguous)."""
+        return self.conflicts.get(name) if name in self.pipelines else self.preset_conflicts.get(name)
 
     def _entry(self, name: str) -> _Entry:
         return self.pipelines[name] if name in self.pipelines else self.presets[name]
@@ -112,6 +146,11 @@ class Registry:
             raise RegistryError(f"no pipeline named {name!r}{suggest(name, [*self.pipelines, *self.presets])} in "
                                 f"{files}; pipelines: {', '.join(self.names()) or 'none'}; presets: "
                                 f"{', '.join(sorted(self.presets)) or 'none'}")
+        ambiguous = self._ambiguous(name)
+        if ambiguous:
+            raise RegistryError(f"the pipeline {name!r} is shipped by two plugins, "
+                                f"{' and '.join(f'{e.source.distribution} ({e.source.path})' for e in ambiguous)}, "
+                                f"and neither wins: {_conflict_choices(name, ambiguous)}")
         table, chain = self._merged(name)
         table = copy.deepcopy(table)
         applied = [(_apply_override(table, override), override) for override in overrides]
@@ -146,7 +185,7 @@ class Registry:
         chain: list[_Entry] = []
         entry = self._entry(name)
         while True:
-            if any(e.name == entry.name for e in chain):
+            if any(e is entry for e in chain):  # (by identity: DIST:NAME's entry has the bare name)
                 cycle = " -> ".join([e.name for e in chain] + [entry.name])
                 raise _error(entry, ["extends"], f"extends forms a cycle: {cycle}")
             chain.append(entry)
@@ -163,6 +202,15 @@ class Registry:
                 raise _error(entry, ["extends"], f"extends unknown pipeline {_short(parent)}"
                              f"{suggest(parent, [*self.pipelines, *self.presets])}; pipelines: "
                              f"{', '.join(self.names())}; presets: {', '.join(sorted(self.presets))}")
+            ambiguous = self._ambiguous(parent)
+            if ambiguous:  # a plugin's pipeline extending its own of a name another plugin ships too: its own
+                own = [e for e in ambiguous if e.source.distribution == entry.source.distribution]
+                if not own:
+                    raise _error(entry, ["extends"], f"extends {_short(parent)}, which two plugins ship ("
+                                 f"{', '.join(e.source.distribution for e in ambiguous)}): "
+                                 f"{_conflict_choices(parent, ambiguous, extends=True)}")
+                entry = own[-1]
+                continue
             entry = self._entry(parent)
         merged: dict[str, Any] = {}
         for e in reversed(chain):
@@ -299,7 +347,39 @@ def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
         if not isinstance(table, dict):
             raise RegistryError("a pipeline must be a table ([pipelines.NAME])", file=str(path),
                                 line=locate(text, ["pipelines", name]), key=_key_path(["pipelines", name]))
-        (registry.pipelines if into is None else into)[name] = _Entry(name, table, source)
+        _add(registry, into, _Entry(name, table, source))
+
+
+def _add(registry: Registry, into: dict[str, _Entry] | None, entry: _Entry) -> None:
+    """Add a pipeline (or preset) of a file: a later file's replaces an earlier one's, except between two plugin
+    distributions, where neither wins (`Registry.conflicts`) and each is kept as DISTRIBUTION:NAME."""
+    target = registry.pipelines if into is None else into
+    conflicts = registry.conflicts if into is None else registry.preset_conflicts
+    name, source = entry.name, entry.source
+    previous = target.get(name)
+    if previous is not None and previous.source.path != source.path:
+        if source.distribution is not None and previous.source.distribution is not None and \
+                source.distribution != previous.source.distribution:
+            chosen = conflicts.setdefault(name, [previous])
+            chosen.append(entry)
+            for e in chosen:
+                target.setdefault(f"{e.source.distribution}:{name}", e)
+        elif source.distribution is None and into is None:  # a user's file: its pipeline wins, visibly
+            registry.overridden[name] = [*conflicts.pop(name, [previous])]
+    target[name] = entry
+
+
+def _describe_source(source: _Source) -> str:
+    return source.distribution or source.path
+
+
+def _conflict_choices(name: str, entries: list[_Entry], extends: bool = False) -> str:
+    """How to choose between the plugins that ship `name`."""
+    qualified = [f"{e.source.distribution}:{name}" for e in entries]
+    if extends:
+        return f"name the one you mean, e.g. extends = \"{qualified[0]}\""
+    return (f"name the one you mean, {' or '.join(qualified)} (e.g. perceiver train {qualified[0]}), or define "
+            f"[pipelines.{name}] in your own registry file (e.g. extends = \"{qualified[0]}\") to settle it")
 
 
 def _read_text(path) -> str:

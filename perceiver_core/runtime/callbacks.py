@@ -15,11 +15,13 @@ eval split once at the end), `on_checkpoint` after a checkpoint is written ("las
 from __future__ import annotations
 
 import csv
+import io
 import math
 from pathlib import Path
 from typing import Any, Mapping
 
 from ..errors import UserError
+from .files import atomic_write
 
 
 class Callback:
@@ -53,10 +55,13 @@ class CsvLogger(Callback):
     def _add(self, row: dict[str, Any]) -> None:
         self.rows.append(row)
         fields = list(dict.fromkeys(k for r in self.rows for k in r))
-        with open(self.path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=fields)
-            writer.writeheader()
-            writer.writerows(self.rows)
+        text = io.StringIO(newline="")
+        writer = csv.DictWriter(text, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(self.rows)
+        # rewritten whole (the columns can grow) under a temporary name: a full disk keeps the previous file
+        atomic_write(self.path, text.getvalue(), "the last checkpoint is intact: free space and continue with "
+                     "--resume", fsync=False)
 
     def on_train_start(self, trainer) -> None:
         if self.path.is_file() and trainer.step > 0:  # a resumed run continues the file

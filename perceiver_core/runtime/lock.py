@@ -96,10 +96,16 @@ class RunLock:
                 self._note(f"{self.folder} was locked by a run that is no longer running ({_describe(previous)}); "
                            "taking the lock over")
             record = {"pid": os.getpid(), "host": socket.gethostname(), "started": round(time.time(), 3)}
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, (json.dumps(record) + "\n").encode())
-            os.fsync(fd)
+            try:
+                os.ftruncate(fd, 0)
+                os.lseek(fd, 0, os.SEEK_SET)
+                os.write(fd, (json.dumps(record) + "\n").encode())
+                os.fsync(fd)
+            except OSError as exc:  # a full disk before the run starts: one line naming the lock file
+                from .files import disk_error
+
+                raise disk_error(self.path, exc, "the run has not started and the folder's other files are "
+                                                 "unchanged: free space and run again") from None
         except BaseException:
             os.close(fd)
             raise

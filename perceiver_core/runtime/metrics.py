@@ -57,8 +57,8 @@ def trim_for_resume(source: str | os.PathLike, target: str | os.PathLike, step: 
     if len(kept) < len(records):
         problems.append(f"{source}: {len(records) - len(kept)} line(s) logged after the checkpoint of step {step} "
                         "dropped (the resumed run logs those steps again)")
-    target = Path(target)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text("".join(json.dumps(r) + "\n" for r in kept), encoding="utf-8")
-    os.replace(tmp, target)
+    from .files import atomic_write
+
+    atomic_write(target, "".join(json.dumps(r) + "\n" for r in kept),
+                 f"{source} and the checkpoint are intact: free space and continue with --resume")
     return problems

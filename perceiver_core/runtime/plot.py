@@ -7,15 +7,18 @@ without it the run simply has no plot.
 
 from __future__ import annotations
 
+import io
 import os
 import sys
 from pathlib import Path
 
+from .files import atomic_write
 from .metrics import numeric, read_metrics
 
 
-def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> bool:
-    """Draw `metrics_file` into `png` (atomically); False when matplotlib is not installed."""
+def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike, loss_name: str = "loss") -> bool:
+    """Draw `metrics_file` into `png` (atomically; a failed write is one UserError line naming `png`); False when
+    matplotlib is not installed. `loss_name` labels the loss axis (the task's `loss_name`: cross-entropy, MSE...)."""
     try:
         import matplotlib
 
@@ -43,16 +46,17 @@ def plot_metrics(metrics_file: str | os.PathLike, png: str | os.PathLike) -> boo
     for name in names:
         points = [(r["epoch"], r[name]) for r in per_epoch if numeric(r, name)]
         axes[1].plot(*zip(*points), "o-", label=f"{per_epoch[0]['split']} {name}")
-    axes[0].set(xlabel="epoch", ylabel="cross-entropy (no label smoothing)", title="loss")
+    axes[0].set(xlabel="epoch", ylabel=loss_name, title="loss")
     axes[1].set(xlabel="epoch", title="evaluation metrics")
     for ax in axes:
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend()
     fig.tight_layout()
-    png = Path(png)
-    tmp = png.with_name(f".{png.name}.tmp.png")
-    fig.savefig(tmp, dpi=100)
+    image = io.BytesIO()  # drawn in memory, then written whole: a full disk leaves the previous plot
+    fig.savefig(image, format="png", dpi=100)
     plt.close(fig)
-    os.replace(tmp, png)
+    png = Path(png)
+    atomic_write(png, image.getvalue(), f"{Path(metrics_file).name} and the checkpoint are complete: free space "
+                 f"and run `perceiver train --resume {png.parent}` to draw the plot again", fsync=False)
     return True

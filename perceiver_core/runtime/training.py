@@ -37,12 +37,14 @@ from .checkpoint import (
 from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
 from .ema import EMA
 from .faults import fault_point
+from .files import atomic_write
 from .lock import RunLock
 from .evaluate import autocast, autocast_dtype, evaluate_model
 from .metrics import trim_for_resume
 from .optim import lr_at, make_optimizer
 
 MODEL_FILE, STATE_FILE, METRICS_FILE = "model.safetensors", "trainer_state.safetensors", "metrics.jsonl"
+_KEPT = "the files already in the run folder are intact: free space and "  # what a failed write of a run file says
 
 
 class Trainer:
@@ -145,6 +147,8 @@ class Trainer:
         fp16 = autocast_dtype(self.backend, cfg.precision) == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self.step, self.epoch = 0, 0
+        self.saved_step: int | None = None  # the step of the checkpoint in the output folder (None: none yet)
+        self.first_nonfinite: tuple[int, float] | None = None  # (step, loss) of this process's first non-finite loss
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay else None
         self.callbacks: list[Callback] = list(callbacks)
         if "csv" in cfg.loggers:
@@ -294,6 +298,7 @@ class Trainer:
             if hasattr(callback, "load_state_dict") and type(callback).__name__ in saved:
                 callback.load_state_dict(saved[type(callback).__name__])
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
+        self.saved_step = self.step
 
     # -- loop ----------------------------------------------------------------------------------------------
     def run(self, *, resume: str | Path | None = None, stop_after: int | None = None,
@@ -327,8 +332,9 @@ class Trainer:
             self.restore(resume)
         main = self.dist.is_main
         evaluates = main or self.fsdp
-        if main:
-            (self.out / "pipeline.json").write_text(json.dumps(self.spec.to_json(), indent=2) + "\n")
+        if main:  # whole or not at all: `--resume` reads it back, and a full disk must not leave it torn
+            atomic_write(self.out / "pipeline.json", json.dumps(self.spec.to_json(), indent=2) + "\n",
+                         _KEPT + ("continue with --resume" if resume is not None else "run again"))
         if main and resume is not None:  # drop what the interrupted run logged after its checkpoint
             for problem in trim_for_resume(Path(resume) / METRICS_FILE, self.out / METRICS_FILE, self.step):
                 _note(problem, main)
@@ -357,11 +363,13 @@ class Trainer:
                     fault_point("after-step")
                     bar.update(1)
                     lr = self.optimizer.param_groups[0]["lr"]
+                    if not self.dist.enabled and self.first_nonfinite is not None:  # (one process: at once)
+                        raise self._diverged(*self.first_nonfinite)
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         value = self._global_loss(loss)  # every process: the global batch's loss
                         if not math.isfinite(value):  # every process stops (none waits for the others forever)
-                            raise UserError(f"training diverged at step {self.step} (loss {value}); "
-                                            "lower train.lr or raise train.warmup_steps")
+                            raise self._diverged(self.first_nonfinite[0] if self.first_nonfinite else self.step,
+                                                 value)
                         if main:
                             bar.set_postfix(loss=f"{value:.4f}")
                             _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
@@ -370,6 +378,9 @@ class Trainer:
                         self._notify("on_step", self.step, float(loss), lr)
                     if self.step >= self.total_steps or (stop_after is not None and self.step >= stop_after):
                         break
+                # a loss that became NaN or infinite at a step that was not logged stops the run here, before
+                # anything is logged, evaluated or saved: the checkpoint on disk stays the last good one
+                self._check_finite()
                 self.epoch = self.step // self.steps_per_epoch
                 done = self.step >= self.total_steps
                 epoch_end = self.step % self.steps_per_epoch == 0
@@ -406,6 +417,7 @@ class Trainer:
                                  "seconds": round(time.perf_counter() - start, 3)})
                     self._notify("on_eval", cfg.eval_split, metrics)
                 self.save(metrics)
+                self.saved_step = self.step
                 barrier(self.dist)  # the others wait while rank 0 evaluates and writes
                 if stop_after is not None and self.step >= stop_after:
                     break
@@ -421,7 +433,7 @@ class Trainer:
         if main:
             from .plot import plot_metrics
 
-            plot_metrics(self.out / METRICS_FILE, self.out / "metrics.png")
+            plot_metrics(self.out / METRICS_FILE, self.out / "metrics.png", loss_name=self.model.task.loss_name)
             self._notify("on_train_end", result)
         return result
 
@@ -477,6 +489,29 @@ class Trainer:
                                     plugins=self.pm.distributions(), config_json=True)
             self._notify("on_checkpoint", self.out / "best" / MODEL_FILE, "best")
 
+    def _check_finite(self) -> None:
+        """Raise `_diverged` on every process when any process saw a non-finite training loss since the last check
+        (collective under torchrun: a device tensor, device group)."""
+        bad = self.first_nonfinite is not None
+        if self.dist.enabled:
+            flag = torch.tensor([1 if bad else 0], dtype=torch.int64, device=self.device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            bad = bool(flag.item())
+        if bad:
+            step, value = self.first_nonfinite or (self.step, float("nan"))  # (another process saw it)
+            raise self._diverged(step, value)
+
+    def _diverged(self, step: int, value: float) -> UserError:
+        """The one line a diverged run ends with: where, what is kept, and what to change (a NaN loss, as
+        Lightning's detect_anomaly reports it, is nearly always a learning rate too high for the model)."""
+        cfg = self.spec.train
+        kept = (f"the last good checkpoint (step {self.saved_step}) in {self.out} is unchanged" if self.saved_step
+                is not None else "no checkpoint was written")
+        clip = "set train.grad_clip" if cfg.grad_clip is None else f"lower train.grad_clip ({cfg.grad_clip:g})"
+        return UserError(f"training diverged at step {step}: the training loss is {value}; {kept}; lower the "
+                         f"learning rate (e.g. --set train.lr={cfg.lr / 10:g}), or raise train.warmup_steps, or "
+                         f"{clip}, and train again")
+
     def _global_loss(self, loss: torch.Tensor) -> float:
         """The mean of every process's loss of this step (each its equal share of the global batch): the loss one
         process would have logged for the whole batch. Collective under torchrun (a device tensor, device group)."""
@@ -511,6 +546,8 @@ class Trainer:
             total, count = self.model.task.metrics(outputs, batch).get("loss", (float(loss), 1))
             self.epoch_loss[0] += total
             self.epoch_loss[1] += count
+            if self.first_nonfinite is None and not math.isfinite(float(total)):
+                self.first_nonfinite = (self.step + 1, float(total) / max(count, 1))  # the step being made
         scaled = loss / size
         (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         return loss.detach()
@@ -567,8 +604,10 @@ def _note(message: str, enabled: bool = True) -> None:
 def _write(log, record: Mapping[str, Any]) -> None:
     if log is None:  # a process other than rank 0 (fsdp evaluates on every process; rank 0 logs)
         return
+    # NaN and infinities as null: bare NaN is not JSON, and every other reader of the file would fail on it
+    record = {k: v if not isinstance(v, float) or math.isfinite(v) else None for k, v in record.items()}
     try:
-        log.write(json.dumps(record) + "\n")
+        log.write(json.dumps(record, allow_nan=False) + "\n")
         log.flush()
     except OSError as exc:  # a full disk: one line; the last checkpoint (written before) is whole
         raise UserError(f"could not write {getattr(log, 'name', 'metrics.jsonl')}: {exc.strerror or exc} (is the "

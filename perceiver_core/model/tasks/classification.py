@@ -17,6 +17,7 @@ from ...interfaces import BuildContext, Task
 
 class ClassificationTask(Task):
     target_keys = ("label", "label_probs")
+    loss_name = "cross-entropy (no label smoothing)"  # what metrics() report, so train and eval curves compare
 
     def __init__(self, config: ClassificationTaskConfig, context: BuildContext):
         super().__init__()

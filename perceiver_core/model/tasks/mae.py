@@ -19,6 +19,7 @@ from ...interfaces import BuildContext, Outputs, Task
 
 class MAETask(Task):
     target_keys = ()  # the target is the input itself, handed on by the decoder
+    loss_name = "MSE of the hidden elements"
 
     def __init__(self, config: MAETaskConfig, context: BuildContext):
         super().__init__()

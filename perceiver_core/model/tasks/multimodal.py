@@ -23,6 +23,8 @@ from ...interfaces import BuildContext, Outputs, Task
 
 
 class MultimodalTask(Task):
+    loss_name = "weighted sum of the outputs' losses"
+
     def __init__(self, config: MultimodalTaskConfig, context: BuildContext):
         super().__init__()
         self.config = config

@@ -17,6 +17,7 @@ from .masking import IGNORE
 
 class MaskedLMTask(Task):
     target_keys = ("labels",)
+    loss_name = "cross-entropy of the masked bytes"
     #: `Pipeline.predict` passes the batch too: filling masks needs the input ids
 
     def __init__(self, config: MaskedLMTaskConfig, context: BuildContext):

@@ -34,6 +34,10 @@ def _grid(batch: Mapping[str, Any]) -> tuple[int, int]:
 class FlowTask(Task):
     target_keys = ("flow", "valid")
 
+    @property
+    def loss_name(self) -> str:  # (the metrics' `loss`, in model units)
+        return "end-point error (EPE)" if self.config.loss == "epe" else "mean absolute error of u, v"
+
     def __init__(self, config: FlowTaskConfig, context: BuildContext):
         super().__init__()
         self.config = config
