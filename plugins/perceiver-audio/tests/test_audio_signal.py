@@ -109,3 +109,21 @@ def test_log_mel_preprocessor_layouts():
     a, b = frames.prepare({"audio": x})["log_mel"], bins.prepare({"audio": x})["log_mel"]
     assert a.shape == (101, 40) and b.shape == (4040, 1) and torch.equal(a.reshape(-1, 1), b)
     assert abs(float(a.mean())) < 1e-5 and abs(float(a.std()) - 1) < 1e-4  # standardised per spectrogram
+
+
+def test_waveform_scale_is_one_fixed_gain_that_save_values_divides_out(tmp_path):
+    """scale multiplies every clip by the same number (a quiet track at unit scale); the WAV holds the samples."""
+    import soundfile as sf
+
+    ctx = BuildContext(dataset={"sample_rate": 4000, "num_samples": 64})
+    pre = WaveformPreprocessor(WaveformConfig(scale=50.0), ctx)
+    wave = np.linspace(-0.01, 0.01, 64, dtype=np.float32)
+    patches = pre.prepare({"audio": wave})["audio_patches"]  # [4, 16]
+    assert torch.allclose(patches.reshape(-1), torch.from_numpy(wave) * 50)
+    quieter = pre.prepare({"audio": wave / 2})["audio_patches"]
+    assert torch.allclose(quieter, patches / 2)  # not per-clip: loudness is kept
+    [path] = pre.save_values(patches, tmp_path / "clip")
+    back, rate = sf.read(path, dtype="float32")
+    assert rate == 4000 and np.abs(back - wave).max() < 1e-4
+    with pytest.raises(ValueError):
+        WaveformConfig(scale=0)
