@@ -127,3 +127,18 @@ def test_waveform_scale_is_one_fixed_gain_that_save_values_divides_out(tmp_path)
     assert rate == 4000 and np.abs(back - wave).max() < 1e-4
     with pytest.raises(ValueError):
         WaveformConfig(scale=0)
+
+
+def test_invert_flips_the_sign_of_training_clips_only_when_drawn():
+    ctx = BuildContext(dataset={"sample_rate": 4000, "num_samples": 64})
+    wave = np.linspace(-0.5, 0.5, 64, dtype=np.float32)
+    always = WaveformPreprocessor(WaveformConfig(invert=1.0), ctx)
+    out = always.augment({"audio": wave}, torch.Generator().manual_seed(0))
+    assert np.array_equal(np.asarray(out["audio"]), -wave)
+    assert torch.equal(always.prepare({"audio": wave})["audio_patches"].reshape(-1), torch.from_numpy(wave))  # eval
+    half = WaveformPreprocessor(WaveformConfig(invert=0.5), ctx)
+    g = torch.Generator().manual_seed(0)
+    signs = {float(np.sign(np.asarray(half.augment({"audio": wave}, g)["audio"])[-1])) for _ in range(20)}
+    assert signs == {1.0, -1.0}
+    off = WaveformPreprocessor(WaveformConfig(), ctx).augment({"audio": wave}, g)["audio"]
+    assert np.array_equal(np.asarray(off), wave)  # off: unchanged
