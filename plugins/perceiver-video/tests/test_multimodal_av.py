@@ -96,10 +96,11 @@ def _decoder_attention_spread(overrides: list[str]) -> float:
 
 
 def test_multimodal_ae_tiny_latents_start_distinct_so_audio_can_be_learned():
-    """The defect behind "the audio output stays at silence": with DeepMind's latent initialisation (std 0.02) the
-    latents leave the first cross-attend nearly identical, so every decoder query reads them alike (a spread of
-    ~0.02) and can only output one vector for all audio patches: for a zero-mean waveform, silence. The pipeline
-    initialises the latents at std 1.0 (encoder.latent_init_scale): they start distinct (spread ~0.3)."""
+    """What kept the audio output at silence even for audio alone: with DeepMind's latent initialisation (std
+    0.02) the latents leave the first cross-attend nearly identical, so every decoder query reads them alike (a
+    spread of ~0.02) and the decoder can only output one vector for every audio patch: for a zero-mean waveform,
+    silence, and no gradient towards reading positions apart. The pipeline initialises the latents at std 1.0
+    (encoder.latent_init_scale): they start distinct (spread ~0.3; docs/audio-video.md)."""
     assert _decoder_attention_spread([]) > 0.15
     assert _decoder_attention_spread(["encoder.latent_init_scale=0.02"]) < 0.05  # the old pipeline's init
 
