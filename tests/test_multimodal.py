@@ -309,3 +309,20 @@ def test_two_gloo_processes_train_a_multi_input_pipeline(tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (tmp_path / "run" / "model.safetensors").is_file()
+
+
+def test_encoder_latent_init_scale_sets_the_latent_arrays_std():
+    """encoder.latent_init_scale (default DeepMind's 0.02): larger keeps the latents distinct from the first step,
+    which a multimodal autoencoder of a zero-mean waveform needs (perceiver-video's multimodal-ae-tiny)."""
+    from perceiver_core.config.encoders import PerceiverEncoderConfig
+    from perceiver_core.interfaces import BuildContext
+    from perceiver_core.model.encoders.perceiver import PerceiverEncoder
+
+    def std(**kw):
+        torch.manual_seed(0)
+        enc = PerceiverEncoder(PerceiverEncoderConfig(num_latents=256, latent_channels=64, self_attends_per_block=0,
+                                                      **kw), BuildContext(input_channels=8))
+        return float(enc.latents.std())
+
+    assert 0.015 < std() < 0.02  # truncated at 2 std: a little below 0.02
+    assert 0.75 < std(latent_init_scale=1.0) < 1.0

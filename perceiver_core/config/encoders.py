@@ -18,6 +18,9 @@ class PerceiverEncoderConfig(ComponentConfig):
 
     num_latents: Size = Field(256, description="N: number of latent vectors")
     latent_channels: Size = Field(512, description="D: channels of each latent")
+    latent_init_scale: float = Field(0.02, gt=0, le=10, description="std of the latent array's truncated-normal "
+                                                                    "initialisation (DeepMind: 0.02; larger keeps the "
+                                                                    "latents distinct from the first step)")
     num_blocks: Size = Field(1, description="latent blocks (each: self_attends_per_block self-attends)")
     self_attends_per_block: int = Field(6, ge=0, le=MAX_SIZE, description="self-attends in one latent block")
     num_cross_attends: Size = Field(1, description="cross-attends to the input, the i-th before block i")

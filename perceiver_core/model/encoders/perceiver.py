@@ -39,7 +39,7 @@ class PerceiverEncoder(Encoder):
         self.config = c
         self.num_latents, self.latent_channels = c.num_latents, c.latent_channels
         self.latents = nn.Parameter(torch.empty(c.num_latents, c.latent_channels))  # [N, D]
-        trunc_normal_(self.latents, std=0.02)
+        trunc_normal_(self.latents, std=c.latent_init_scale)
 
         qk = c.cross_attend_qk_channels or (in_channels if c.cross_attention_shape_for_attn == "kv"
                                             else c.latent_channels)

@@ -68,8 +68,8 @@ def _uniform(g: torch.Generator, lo: float, hi: float) -> float:
 
 
 def augment_clip(wave: torch.Tensor, num_samples: int, config, g: torch.Generator) -> torch.Tensor:
-    """Training-time augmentation of one clip [T] -> [num_samples]: random crop, time shift, gain, white noise,
-    every draw from `g` (so a resumed run augments alike)."""
+    """Training-time augmentation of one clip [T] -> [num_samples]: random crop, time shift, gain, sign flip, white
+    noise, every draw from `g` (so a resumed run augments alike)."""
     t = wave.shape[-1]
     offset = int(torch.randint(0, t - num_samples + 1, (), generator=g)) if config.random_crop and t > num_samples \
         else None
@@ -85,6 +85,8 @@ def augment_clip(wave: torch.Tensor, num_samples: int, config, g: torch.Generato
                 wave[shift:] = 0
     if config.gain_db > 0:
         wave = wave * 10.0 ** (_uniform(g, -config.gain_db, config.gain_db) / 20.0)
+    if config.invert > 0 and float(torch.rand((), generator=g)) < config.invert:
+        wave = -wave
     if config.noise_snr_db is not None:
         snr = _uniform(g, config.noise_snr_db, config.noise_snr_db + 20.0)
         rms = float(wave.square().mean().sqrt())

@@ -40,11 +40,11 @@ class AudioPreprocessor(Preprocessor):
 
     def augment(self, example: Mapping[str, Any], generator: torch.Generator) -> Mapping[str, Any]:
         c = self.config
-        if not (c.random_crop or c.time_shift or c.gain_db or c.noise_snr_db is not None):
+        changes = c.time_shift or c.gain_db or c.invert or c.noise_snr_db is not None  # beyond cropping
+        if not (c.random_crop or changes):
             return example
         wave = example_waveform(example, self.sample_rate)
-        if not c.random_crop and wave.shape[-1] == self.num_samples and not (c.time_shift or c.gain_db
-                                                                             or c.noise_snr_db is not None):
+        if not c.random_crop and wave.shape[-1] == self.num_samples and not changes:
             return example
         wave = augment_clip(wave, self.num_samples, c, generator)
         return {**example, "audio": wave, "sample_rate": self.sample_rate}

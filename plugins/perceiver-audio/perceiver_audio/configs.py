@@ -23,6 +23,9 @@ class _AudioConfig(ComponentConfig):
     gain_db: float = Field(0.0, ge=0, le=40, description="training only: scale by a gain drawn from [-g, g] dB")
     noise_snr_db: float | None = Field(None, description="training only: add white noise at an SNR drawn from "
                                                          "[this, this + 20] dB (None: off)")
+    invert: float = Field(0.0, ge=0, le=1, description="training only: probability of flipping the waveform's sign "
+                                                      "(what is heard is the same; an autoencoder has to read the "
+                                                      "sign from its input instead of recalling a clip it has seen)")
 
 
 class WaveformConfig(_AudioConfig):
@@ -31,6 +34,10 @@ class WaveformConfig(_AudioConfig):
 
     patch_size: int = Field(16, ge=1, description="samples per input element (DeepMind: 16)")
     project_to: int | None = Field(None, ge=1, description="project each patch to this many channels (linear)")
+    scale: float = Field(1.0, gt=0, description="the samples are multiplied by this fixed number before patching "
+                                                "(after `normalize`), e.g. 1 / the RMS of the training audio so a "
+                                                "quiet track reaches the model at unit scale; the same for every "
+                                                "clip (unlike normalize = \"rms\"); save_values divides it out")
 
 
 class LogMelConfig(_AudioConfig):

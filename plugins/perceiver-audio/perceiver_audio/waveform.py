@@ -55,7 +55,7 @@ class WaveformPreprocessor(AudioPreprocessor):
         self.output_channels = self.patches.output_channels
 
     def prepare(self, example: Mapping[str, Any]) -> dict[str, Any]:
-        wave = self.clip(example)  # [T]
+        wave = self.clip(example) * self.config.scale  # [T]
         return {"audio_patches": waveform_patches(wave, self.config.patch_size).contiguous()}  # [T/p, p]
 
     def forward(self, batch: Mapping[str, torch.Tensor]) -> ByteArray:
@@ -63,10 +63,11 @@ class WaveformPreprocessor(AudioPreprocessor):
 
     def save_values(self, values: torch.Tensor, path_stem: Path) -> list[Path]:
         """Patches [T/p, p] (a multimodal reconstruction, or its target) as PATH_STEM.wav at the model's rate
-        (16-bit PCM, clipped to [-1, 1]; with normalize = "rms" the unit-RMS clip is written at RMS 0.1)."""
+        (16-bit PCM, clipped to [-1, 1]; `scale` divided out; with normalize = "rms" the unit-RMS clip is written
+        at RMS 0.1)."""
         import soundfile as sf
 
-        wave = values.detach().float().reshape(-1).cpu()  # [T]
+        wave = values.detach().float().reshape(-1).cpu() / self.config.scale  # [T]
         if self.config.normalize == "rms":
             wave = wave * 0.1
         wave = wave.clamp(-1, 1).numpy()

@@ -109,3 +109,36 @@ def test_log_mel_preprocessor_layouts():
     a, b = frames.prepare({"audio": x})["log_mel"], bins.prepare({"audio": x})["log_mel"]
     assert a.shape == (101, 40) and b.shape == (4040, 1) and torch.equal(a.reshape(-1, 1), b)
     assert abs(float(a.mean())) < 1e-5 and abs(float(a.std()) - 1) < 1e-4  # standardised per spectrogram
+
+
+def test_waveform_scale_is_one_fixed_gain_that_save_values_divides_out(tmp_path):
+    """scale multiplies every clip by the same number (a quiet track at unit scale); the WAV holds the samples."""
+    import soundfile as sf
+
+    ctx = BuildContext(dataset={"sample_rate": 4000, "num_samples": 64})
+    pre = WaveformPreprocessor(WaveformConfig(scale=50.0), ctx)
+    wave = np.linspace(-0.01, 0.01, 64, dtype=np.float32)
+    patches = pre.prepare({"audio": wave})["audio_patches"]  # [4, 16]
+    assert torch.allclose(patches.reshape(-1), torch.from_numpy(wave) * 50)
+    quieter = pre.prepare({"audio": wave / 2})["audio_patches"]
+    assert torch.allclose(quieter, patches / 2)  # not per-clip: loudness is kept
+    [path] = pre.save_values(patches, tmp_path / "clip")
+    back, rate = sf.read(path, dtype="float32")
+    assert rate == 4000 and np.abs(back - wave).max() < 1e-4
+    with pytest.raises(ValueError):
+        WaveformConfig(scale=0)
+
+
+def test_invert_flips_the_sign_of_training_clips_only_when_drawn():
+    ctx = BuildContext(dataset={"sample_rate": 4000, "num_samples": 64})
+    wave = np.linspace(-0.5, 0.5, 64, dtype=np.float32)
+    always = WaveformPreprocessor(WaveformConfig(invert=1.0), ctx)
+    out = always.augment({"audio": wave}, torch.Generator().manual_seed(0))
+    assert np.array_equal(np.asarray(out["audio"]), -wave)
+    assert torch.equal(always.prepare({"audio": wave})["audio_patches"].reshape(-1), torch.from_numpy(wave))  # eval
+    half = WaveformPreprocessor(WaveformConfig(invert=0.5), ctx)
+    g = torch.Generator().manual_seed(0)
+    signs = {float(np.sign(np.asarray(half.augment({"audio": wave}, g)["audio"])[-1])) for _ in range(20)}
+    assert signs == {1.0, -1.0}
+    off = WaveformPreprocessor(WaveformConfig(), ctx).augment({"audio": wave}, g)["audio"]
+    assert np.array_equal(np.asarray(off), wave)  # off: unchanged
