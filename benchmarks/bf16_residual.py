@@ -2,6 +2,7 @@
 same pipeline, same seed, same data order, loss curves overlaid in one PNG.
 
     OMP_NUM_THREADS=2 python benchmarks/bf16_residual.py --png docs/img/bf16-residual-losses.png --out bf16res.json
+    OMP_NUM_THREADS=1 python benchmarks/bf16_residual.py --set train.max_steps=250 --no-fp32 --jobs 2 --png out.png
     python benchmarks/bf16_residual.py --pipeline hip-digits --seed 1 --png hip.png
     python benchmarks/bf16_residual.py --backend cuda --set data.batch_size=256 --png gpu.png   # on a GPU
 
@@ -90,14 +91,19 @@ def main(argv=None) -> int:
     p.add_argument("--backend", default="cpu")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="pipeline override (repeatable)")
     p.add_argument("--no-fp32", action="store_true", help="skip the no-autocast reference run")
+    p.add_argument("--jobs", type=int, default=1, help="variants trained at once, each in its own process")
     p.add_argument("--png", type=Path, help="write the overlaid loss curves here")
     p.add_argument("--out", help="write the runs as JSON")
     args = p.parse_args(argv)
     variants = ["fp32-residual", "bf16-residual"] + ([] if args.no_fp32 else ["fp32"])
-    runs = []
-    for variant in variants:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def one(variant: str) -> dict:
         print(f"training {args.pipeline} ({variant}) ...", file=sys.stderr, flush=True)
-        runs.append(train(args.pipeline, variant, args.seed, args.backend, args.set))
+        return train(args.pipeline, variant, args.seed, args.backend, args.set)
+
+    with ThreadPoolExecutor(max(1, args.jobs)) as pool:  # each run is its own process; results in variant order
+        runs = list(pool.map(one, variants))
     a, b = (next(r for r in runs if r["variant"] == v) for v in ("fp32-residual", "bf16-residual"))
     gaps = [abs(x["loss"] - y["loss"]) / x["loss"] for x, y in zip(a["epochs"], b["epochs"])]
     report = {"pipeline": args.pipeline, "seed": args.seed, "backend": args.backend, "sets": args.set,
