@@ -139,7 +139,8 @@ def main(argv=None) -> int:
         hf_version = transformers.__version__
     except ImportError:
         hf_version = None
-    report = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
+    report = {"device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                         else f"cpu ({platform.processor() or platform.machine()})"),
               "backend": backend.name, "precision": args.precision, "compile": args.compile, "tiny": args.tiny,
               "tile": list(tile), "params": params, "torch": torch.__version__, "transformers": hf_version,
               "rows": rows}

@@ -52,33 +52,37 @@ def train(pipeline: str, variant: str, seed: int, backend: str, sets: list[str])
             "evals": [r for r in rows if r.get("split") not in ("train", "train_epoch")]}
 
 
-def plot(runs: list[dict], path: Path, title: str) -> None:
+def plot(reports: list[dict], path: Path) -> None:
+    """One row per report (a seed): training losses (left), test loss (right), the variants overlaid."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     styles = {"fp32-residual": ("tab:blue", "-"), "bf16-residual": ("tab:orange", "--"), "fp32": ("0.5", ":")}
-    fig, (ax_loss, ax_eval) = plt.subplots(1, 2, figsize=(9.5, 3.4))
-    for run in runs:
-        color, dash = styles[run["variant"]]
-        steps = [r["step"] for r in run["steps"]]
-        losses = [r["loss"] for r in run["steps"]]
-        ax_loss.plot(steps, losses, color=color, alpha=0.18, linewidth=0.6)
-        ax_loss.plot([r["step"] for r in run["epochs"]], [r["loss"] for r in run["epochs"]], color=color,
-                     linestyle=dash, linewidth=1.6, label=f"{run['variant']} (epoch mean)")
-        evals = [r for r in run["evals"] if "loss" in r]
-        ax_eval.plot([r["step"] for r in evals], [r["loss"] for r in evals], color=color, linestyle=dash,
-                     marker="o", markersize=2.5, label=f"{run['variant']}: test acc {run['final']['accuracy']:.4f}")
-    ax_loss.set_xlabel("step")
-    ax_loss.set_ylabel("training loss (per step, faint; epoch mean)")
-    ax_loss.set_yscale("log")
-    ax_loss.legend(fontsize=7)
-    ax_eval.set_xlabel("step")
-    ax_eval.set_ylabel("test loss")
-    ax_eval.set_yscale("log")
-    ax_eval.legend(fontsize=7)
-    fig.suptitle(title, fontsize=9)
+    fig, axes = plt.subplots(len(reports), 2, figsize=(9.5, 3.1 * len(reports)), squeeze=False)
+    for (ax_loss, ax_eval), report in zip(axes, reports):
+        for run in report["runs"]:
+            color, dash = styles[run["variant"]]
+            ax_loss.plot([r["step"] for r in run["steps"]], [r["loss"] for r in run["steps"]], color=color,
+                         alpha=0.18, linewidth=0.6)
+            ax_loss.plot([r["step"] for r in run["epochs"]], [r["loss"] for r in run["epochs"]], color=color,
+                         linestyle=dash, linewidth=1.6, label=run["variant"])
+            evals = [r for r in run["evals"] if "loss" in r]
+            ax_eval.plot([r["step"] for r in evals], [r["loss"] for r in evals], color=color, linestyle=dash,
+                         marker="o", markersize=2.5,
+                         label=f"{run['variant']}: test acc {run['final']['accuracy']:.4f}")
+        ax_loss.set_title(f"{report['pipeline']}, seed {report['seed']}: training loss", fontsize=8)
+        ax_loss.set_xlabel("step")
+        ax_loss.set_ylabel("bold: epoch mean (cross-entropy)\nfaint: per step (objective)", fontsize=7)
+        ax_loss.set_yscale("log")
+        ax_loss.legend(fontsize=7)
+        ax_eval.set_title(f"{report['pipeline']}, seed {report['seed']}: test loss", fontsize=8)
+        ax_eval.set_xlabel("step")
+        ax_eval.set_yscale("log")
+        ax_eval.legend(fontsize=7)
+    fig.suptitle("bf16 autocast with the residual stream in fp32 (default) vs in bf16 "
+                 "(encoder.residual_dtype); dotted: no autocast", fontsize=9)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110)
@@ -94,7 +98,16 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=1, help="variants trained at once, each in its own process")
     p.add_argument("--png", type=Path, help="write the overlaid loss curves here")
     p.add_argument("--out", help="write the runs as JSON")
+    p.add_argument("--from-json", nargs="+", type=Path, metavar="JSON",
+                   help="no training: plot (one row each) and print earlier --out files")
     args = p.parse_args(argv)
+    if args.from_json:
+        reports = [json.loads(f.read_text()) for f in args.from_json]
+        if args.png:
+            plot(reports, args.png)
+        for report in reports:
+            print_report(report)
+        return 0
     variants = ["fp32-residual", "bf16-residual"] + ([] if args.no_fp32 else ["fp32"])
     from concurrent.futures import ThreadPoolExecutor
 
@@ -109,25 +122,29 @@ def main(argv=None) -> int:
     report = {"pipeline": args.pipeline, "seed": args.seed, "backend": args.backend, "sets": args.set,
               "threads": os.environ.get("OMP_NUM_THREADS"), "python": platform.python_version(),
               "max_relative_epoch_loss_gap": max(gaps) if gaps else None, "runs": runs}
-    title = (f"perceiver train {args.pipeline} {' '.join('--set ' + s for s in args.set)} (seed {args.seed}, "
-             f"{args.backend}): bf16 autocast with a fp32 vs a bf16 residual stream")
     if args.png:
-        plot(runs, args.png, title)
+        plot([report], args.png)
     if args.out:
         with open(args.out, "w", encoding="utf-8") as f:
             json.dump(report, f, indent=2)
             f.write("\n")
-    print(title)
+    print_report(report)
+    return 0
+
+
+def print_report(report: dict) -> None:
+    sets = " ".join("--set " + s for s in report["sets"])
+    print(f"perceiver train {report['pipeline']} {sets} (seed {report['seed']}, {report['backend']}): bf16 autocast "
+          "with a fp32 vs a bf16 residual stream")
     print(f"{'variant':<15}{'steps':>6}{'last epoch loss':>17}{'test loss':>11}{'test acc':>10}{'train s':>9}")
-    for run in runs:
+    for run in report["runs"]:
         final = run["final"]
         last = run["epochs"][-1]["loss"] if run["epochs"] else float("nan")
         print(f"{run['variant']:<15}{final['step']:>6}{last:>17.4f}{final['loss']:>11.4f}{final['accuracy']:>10.4f}"
               f"{final.get('train_seconds', float('nan')):>9.1f}")
-    if gaps:
-        print(f"largest relative gap between the two residual dtypes' epoch-mean training losses: {max(gaps):.2%} "
-              f"(over {len(gaps)} epochs)")
-    return 0
+    gap = report.get("max_relative_epoch_loss_gap")
+    if gap is not None:
+        print(f"largest relative gap between the two residual dtypes' epoch-mean training losses: {gap:.2%}")
 
 
 if __name__ == "__main__":
