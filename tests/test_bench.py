@@ -183,3 +183,35 @@ def test_large_image_training_preset_runs_on_the_cpu_at_a_small_size(tmp_path):
     (row,) = json.loads(out.read_text())["rows"]
     assert (row["mode"], row["batch"], row["size"]) == ("train", 1, 32)
     assert row["ours"]["median_step_s"] > 0 and row["ours"]["peak_memory_bytes"] > 0
+
+
+def test_bench_times_both_residual_streams_interleaved(tmp_path, monkeypatch, capsys):
+    """--residual-dtype float32,bfloat16: one case runs both variants of ours (and HF once) step by step; a row per
+    variant, the same model FLOPs, the bf16-over-fp32 ratio in the table; each variant's model really has its
+    stream (the encoder's config), and bfloat16 without bf16 autocast is refused in one line."""
+    from perceiver_core.commands.bench import runner
+
+    built = []
+    original = runner.build_ours
+    monkeypatch.setattr(runner, "build_ours", lambda *a, **k: built.append(k.get("overrides")) or original(*a, **k))
+    monkeypatch.setattr(runner, "matmul_peak", lambda *a, **k: 1e11)
+    out = tmp_path / "residual.json"
+    assert main(["bench", "--backend", "cpu", "--precision", "bf16", "--preset", "tiny", "--batch", "2",
+                 "--modes", "train", "--steps", "2", "--warmup", "0", "--no-hf", "--residual-dtype",
+                 "float32,bfloat16", "--profile", str(tmp_path / "p.txt"), "--out", str(out), "--quiet"]) == 0
+    table = capsys.readouterr().out
+    report = json.loads(out.read_text())
+    assert [r["residual_dtype"] for r in report["rows"]] == ["float32", "bfloat16"]
+    a, b = (r["ours"] for r in report["rows"])
+    assert a["flops_per_step"] == b["flops_per_step"] > 0 and len(a["times"]) == len(b["times"]) == 2
+    (ratio,) = report["residual_ratios"]
+    assert ratio["ratio"] == pytest.approx(b["images_per_s"] / a["images_per_s"])
+    assert "bf16 vs fp32 residual stream, train batch 2 16^2" in table and "bfloat16 residual" in table
+    assert {o["encoder"]["residual_dtype"] for o in built} == {"float32", "bfloat16"}
+    assert "bfloat16 residual]" in (tmp_path / "p.txt").read_text()
+    assert main(["bench", "--backend", "cpu", "--precision", "fp32", "--preset", "tiny", "--residual-dtype",
+                 "bfloat16", "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "needs bf16 autocast" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit):
+        main(["bench", "--residual-dtype", "float16"])

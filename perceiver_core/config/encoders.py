@@ -41,6 +41,11 @@ class PerceiverEncoderConfig(ComponentConfig):
     use_query_residual: bool = Field(True, description="add the latents back after each cross-attend")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout on attention outputs and MLPs")
     activation: Literal["gelu", "squared_relu"] = Field("gelu", description="MLP non-linearity")
+    residual_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="dtype of the latent (residual) stream between and within blocks under bf16 "
+                               "autocast: bfloat16 halves the bytes of the memory-bound LayerNorm / residual / "
+                               "cast passes (LayerNorm still computes in fp32); without bf16 autocast the stream "
+                               "stays fp32, and training refuses bfloat16 there (docs/benchmarks.md)")
     activation_checkpointing: bool = Field(
         False, description="in training, recompute each cross-attend and latent block in the backward pass "
                            "instead of storing its activations (less memory, about a third more compute)")

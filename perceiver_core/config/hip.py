@@ -94,6 +94,11 @@ class HiPEncoderConfig(ComponentConfig):
                                          "none). Our choice for images: 0.75, MAE's (He et al. 2021); HiP's code "
                                          "has no masking")
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout in attention and MLPs")
+    residual_dtype: Literal["float32", "bfloat16"] = Field(
+        "float32", description="dtype of every block's latent (residual) stream under bf16 autocast, encoder and "
+                               "decoder `hip` alike: bfloat16 halves the bytes of the memory-bound LayerNorm / "
+                               "residual / cast passes; without bf16 autocast the stream stays fp32, and training "
+                               "refuses bfloat16 there")
 
     @model_validator(mode="after")
     def _resolve(self):

@@ -18,6 +18,7 @@ import torch
 from ..data.loader import ChainAugment, make_loader, to_device
 from ..errors import UserError
 from ..interfaces import BuildContext
+from ..model.layers.residual import check_residual_dtype
 from ..model.pipeline import build_dataset, build_from_spec
 from ..registry.spec import PipelineSpec
 from .backends import select_backend
@@ -69,6 +70,7 @@ class Trainer:
                                 f"splits: {', '.join(self.dataset.splits)}")
         self.model = build_from_spec(spec, BuildContext(dataset=dict(self.dataset.info())),
                                      plugin_manager=self.pm)
+        check_residual_dtype(spec["encoder"].config, autocast_dtype(self.backend, cfg.precision))
         self.init_report = None
         if spec.init_from is not None:  # fine-tuning (a resumed run restores its own weights instead)
             from .transfer import freeze, init_weights

@@ -6,6 +6,7 @@
     perceiver bench --backend cuda --preset imagenet-sizes --chunk-keys 16384 --no-hf --out sizes.json
     perceiver bench --backend cuda --preset imagenet --modes train --batch 32,64,128 --hf-batch 16,32,64 --compile
     perceiver bench --backend cuda --preset imagenet-large-train --no-hf --profile large.txt
+    perceiver bench --backend cuda --preset imagenet --modes train --batch 64 --residual-dtype float32,bfloat16
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import os
 import sys
 
 from ...errors import UserError
-from .presets import PRESETS
+from .presets import PRESETS, RESIDUAL_DTYPES
 
 
 def _ints(text: str) -> tuple[int, ...]:
@@ -35,6 +36,15 @@ def _modes(text: str) -> tuple[str, ...]:
     if bad or not modes:
         raise argparse.ArgumentTypeError(f"modes are train and infer (comma-separated), got {text!r}")
     return modes
+
+
+def _residuals(text: str) -> tuple[str, ...]:
+    values = tuple(v.strip() for v in text.split(",") if v.strip())
+    bad = [v for v in values if v not in RESIDUAL_DTYPES]
+    if bad or not values or len(set(values)) != len(values):
+        raise argparse.ArgumentTypeError(f"residual dtypes are {' and '.join(RESIDUAL_DTYPES)} (comma-separated, each "
+                                         f"once), got {text!r}")
+    return values
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -65,6 +75,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(CUDA kernels; CPU operators) to FILE (as benchmarks/profile_step.py prints it)")
     p.add_argument("--activation-checkpointing", action="store_true",
                    help="recompute our encoder's blocks in the backward pass (less memory for large batches)")
+    p.add_argument("--residual-dtype", type=_residuals, metavar="float32[,bfloat16]",
+                   help="our encoder's residual stream (encoder.residual_dtype; bfloat16 needs bf16 autocast); two "
+                        "values time both variants interleaved in one run and print their ratio")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", metavar="FILE", help="write the results as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
@@ -90,6 +103,7 @@ def run_from_args(args) -> int:
                         hf=not args.no_hf, compile=args.compile, compile_mode=args.compile_mode,
                         cuda_graphs=args.cuda_graphs, chunk_keys=args.chunk_keys,
                         activation_checkpointing=args.activation_checkpointing, hf_batches=args.hf_batch,
+                        residual_dtypes=args.residual_dtype,
                         profile=args.profile, seed=args.seed,
                         out=args.out, log=log)
     try:

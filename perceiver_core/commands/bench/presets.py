@@ -86,6 +86,9 @@ def _hip_sections(num_classes: int, **encoder: Any) -> dict[str, dict[str, Any]]
 
 _HIP_SIZES = (224, 512, 1024, 2048)
 
+#: the residual-stream dtypes `--residual-dtype` times (the encoders' `residual_dtype` field)
+RESIDUAL_DTYPES = ("float32", "bfloat16")
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     _imagenet("imagenet", "Perceiver IO ImageNet, Fourier K=64, 224^2, 512 x 1024 latents, 8 x 6 (48.4M params)",
               batches=(1,), warmup=1),

@@ -13,6 +13,7 @@ import gc
 import json
 import platform
 import statistics
+from types import SimpleNamespace
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -20,9 +21,10 @@ from typing import Any, Callable
 import torch
 
 from ...errors import UserError
+from ...model.layers.residual import check_residual_dtype
 from .flops import count_flops, matmul_peak
 from .models import build_hf, build_ours, hf_available, ours_batch, parameter_count
-from .presets import PRESETS, Preset
+from .presets import PRESETS, RESIDUAL_DTYPES, Preset
 
 
 @dataclass
@@ -43,6 +45,7 @@ class BenchOptions:
     cuda_graphs: bool = False
     chunk_keys: int | None = None
     activation_checkpointing: bool = False
+    residual_dtypes: tuple[str, ...] | None = None  # our encoder's residual stream per variant, timed interleaved
     hf_batches: tuple[int, ...] | None = None
     profile: str | None = None
     profile_steps: int = 3
@@ -66,7 +69,7 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
     from ...runtime.evaluate import autocast
 
     device = backend.device()
-    if kind == "ours":
+    if kind != "hf":  # ours (any residual-stream variant)
         batch = {**ours_batch(images), "label": labels}
         if compile_mode:
             from ...model.layers.compile import compile_model
@@ -96,7 +99,7 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
             optimizer.step()
         return step
     model.eval()
-    if cuda_graphs and kind == "ours" and device.type == "cuda":
+    if cuda_graphs and kind != "hf" and device.type == "cuda":
         from ...model.layers.cuda_graphs import GraphedInference
 
         graphed = GraphedInference(fwd, context=lambda: autocast(backend, precision))
@@ -108,40 +111,55 @@ def _make_steps(kind: str, model, mode: str, images: torch.Tensor, labels: torch
     return step
 
 
+def _residual(preset: Preset, kind: str) -> str:
+    """The residual stream dtype of our model run as `kind` ("ours:bfloat16"; plain "ours": the preset's)."""
+    return kind.split(":", 1)[1] if ":" in kind else preset.sections["encoder"].get("residual_dtype", "float32")
+
+
 def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int, size: int,
-              steps: int, warmup: int, peak: float, with_hf: bool = True, hf_alone: bool = False) -> dict[str, Any]:
+              steps: int, warmup: int, peak: float, with_hf: bool = True,
+              hf_alone: bool = False) -> list[dict[str, Any]]:
+    """One (mode, batch, size): our model (one run per residual-stream variant) and HF's, interleaved step by
+    step. Returns one row per variant of ours (each with the same HF run beside it), or HF's row alone."""
     device = backend.device()
     g = torch.Generator().manual_seed(opts.seed)
     images = torch.rand(batch, size, size, 3, generator=g).to(device)  # [B, H, W, 3], never zeros
     labels = torch.randint(0, preset.num_classes, (batch,), generator=g).to(device)
-    kinds = ["hf"] if hf_alone else ["ours"] + (["hf"] if with_hf and opts.hf and preset.hf is not None else [])
-    overrides = {"encoder": {"activation_checkpointing": True}} if opts.activation_checkpointing else None
+    ours_kinds = [f"ours:{v}" for v in opts.residual_dtypes] if opts.residual_dtypes else ["ours"]
+    kinds = ["hf"] if hf_alone else ours_kinds + (["hf"] if with_hf and opts.hf and preset.hf is not None else [])
 
     def build(kind: str, counting: bool = False):
         torch.manual_seed(opts.seed)
-        # Model FLOPs: recomputation under activation checkpointing is work MFU does not credit.
-        model = (build_ours(preset, size, overrides=None if counting else overrides) if kind == "ours"
-                 else build_hf(preset, size))
-        return model.to(device)
+        if kind == "hf":
+            return build_hf(preset, size).to(device)
+        encoder: dict[str, Any] = {"residual_dtype": _residual(preset, kind)}
+        if opts.activation_checkpointing and not counting:
+            # Model FLOPs: recomputation under activation checkpointing is work MFU does not credit.
+            encoder["activation_checkpointing"] = True
+        return build_ours(preset, size, overrides={"encoder": encoder}).to(device)
 
-    models, step_fns, results = {}, {}, {}
+    models, step_fns, results, counts = {}, {}, {}, {}
     for kind in kinds:
         # FLOPs per image, counted on a plain (uncompiled) copy at a batch of at most 2, outside the timed region:
         # a compiled region first run under a dispatch mode (the op counter) is never compiled afterwards, and
-        # FLOPs are linear in the batch.
+        # FLOPs are linear in the batch. The residual stream's dtype changes no FLOP: ours is counted once.
+        model_kind = "hf" if kind == "hf" else "ours"
         count_batch = min(batch, 2)
-        counter_model = build(kind, counting=True)
-        flop_fn = _make_steps(kind, counter_model, mode, images[:count_batch], labels[:count_batch], backend,
-                                 opts.precision, None)
-        counted = count_flops(flop_fn, counter_model if kind == "ours" else None, backward=mode == "train")
-        del counter_model, flop_fn
-        gc.collect()
+        if model_kind not in counts:
+            counter_model = build(kind, counting=True)
+            flop_fn = _make_steps(model_kind, counter_model, mode, images[:count_batch], labels[:count_batch],
+                                  backend, opts.precision, None)
+            counts[model_kind] = count_flops(flop_fn, counter_model if model_kind == "ours" else None,
+                                             backward=mode == "train")
+            del counter_model, flop_fn
+            gc.collect()
+        counted = counts[model_kind]
         results[kind] = {"flops_per_step": counted["total"] * batch // count_batch,
                          "attention_flops_per_step": counted["attention"] * batch // count_batch}
     for kind in kinds:
         models[kind] = build(kind)
         step_fns[kind] = _make_steps(kind, models[kind], mode, images, labels, backend, opts.precision,
-                                     opts.compile_mode if opts.compile and kind == "ours" else None,
+                                     opts.compile_mode if opts.compile and kind != "hf" else None,
                                      cuda_graphs=opts.cuda_graphs)
         results[kind].update({"params": parameter_count(models[kind]), "times": [], "peak_memory_bytes": None})
     for kind in kinds:  # warm-up: compilation, autotuning, allocator
@@ -155,7 +173,7 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
         step_fns[kind]()
         backend.synchronize()
         results[kind]["peak_memory_bytes"] = _memory(backend)
-    for i in range(steps):  # interleaved: ours, HF, ours, HF ...
+    for i in range(steps):  # interleaved: ours (each variant), HF, ours, HF ...
         for kind in kinds:
             backend.synchronize()
             start = time.perf_counter()
@@ -163,11 +181,12 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
             backend.synchronize()
             results[kind]["times"].append(time.perf_counter() - start)
         opts.log(f"  {mode} batch {batch} size {size}: step {i + 1}/{steps}")
-    if opts.profile and "ours" in kinds:  # after the timed steps: the profiler's overhead is not in the times
+    if opts.profile:  # after the timed steps: the profiler's overhead is not in the times
         from .profile import profile_steps
 
-        results["ours"]["profile"] = profile_steps(step_fns["ours"], opts.profile_steps, device)
-    row: dict[str, Any] = {"mode": mode, "batch": batch, "size": size, "steps": steps}
+        for kind in kinds:
+            if kind != "hf":
+                results[kind]["profile"] = profile_steps(step_fns[kind], opts.profile_steps, device)
     for kind in kinds:
         r = results[kind]
         median = statistics.median(r["times"])
@@ -176,12 +195,20 @@ def _run_case(preset: Preset, opts: BenchOptions, backend, mode: str, batch: int
         r["flops_per_image"] = r["flops_per_step"] / batch
         r["tflops_per_s"] = r["flops_per_step"] / median / 1e12
         r["mfu"] = r["flops_per_step"] / median / peak if peak else None
-        row[kind] = r
-    if "hf" in row and "ours" in row:
-        row["speedup_vs_hf"] = row["ours"]["images_per_s"] / row["hf"]["images_per_s"]
+    rows = []
+    for kind in (["hf"] if hf_alone else ours_kinds):
+        row: dict[str, Any] = {"mode": mode, "batch": batch, "size": size, "steps": steps}
+        if kind != "hf":
+            row["residual_dtype"] = _residual(preset, kind)
+            row["ours"] = results[kind]
+        if "hf" in results:
+            row["hf"] = results["hf"]
+        if "hf" in row and "ours" in row:
+            row["speedup_vs_hf"] = row["ours"]["images_per_s"] / row["hf"]["images_per_s"]
+        rows.append(row)
     del models, step_fns
     gc.collect()
-    return row
+    return rows
 
 
 def run_bench(opts: BenchOptions) -> dict[str, Any]:
@@ -199,6 +226,10 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
     backend = select_backend(opts.backend)
     device = backend.device()
     dtype = backend.autocast_dtype(opts.precision) or torch.float32
+    for residual in opts.residual_dtypes or ():
+        if residual not in RESIDUAL_DTYPES:
+            raise UserError(f"unknown residual dtype {residual!r}; use {' or '.join(RESIDUAL_DTYPES)}")
+        check_residual_dtype(SimpleNamespace(residual_dtype=residual), backend.autocast_dtype(opts.precision))
     if opts.compile and not backend.should_compile(True):
         raise UserError(f"backend {backend.name!r} does not compile models; drop --compile")
     if opts.chunk_keys is not None:
@@ -214,18 +245,19 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
         for size in sizes:
             for batch in batches:
                 opts.log(f"{preset.name}: {mode}, batch {batch}, {size}x{size}")
-                row = None
+                case = None
                 for with_hf in (True, False):  # HF out of memory: our model alone
                     try:
-                        row = _run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak, with_hf)
+                        case = _run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak, with_hf)
                         if not with_hf and opts.hf and preset.hf is not None:
-                            row["hf_error"] = "out of memory"
+                            for row in case:
+                                row["hf_error"] = "out of memory"
                         break
                     except torch.OutOfMemoryError:
                         gc.collect()
                         if device.type == "cuda":
                             torch.cuda.empty_cache()
-                rows.append(row or {"mode": mode, "batch": batch, "size": size, "error": "out of memory"})
+                rows.extend(case or [{"mode": mode, "batch": batch, "size": size, "error": "out of memory"}])
     hf_sweep = []
     hf_batches = opts.hf_batches if opts.hf_batches is not None else preset.hf_batches
     if opts.hf and preset.hf is not None and hf_batches:  # HF alone at each batch: its own best, not only ours'
@@ -234,7 +266,8 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
                 for batch in sorted(hf_batches):
                     opts.log(f"{preset.name}: HF alone, {mode}, batch {batch}, {size}x{size}")
                     try:
-                        row = _run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak, hf_alone=True)
+                        (row,) = _run_case(preset, opts, backend, mode, batch, size, steps, warmup, peak,
+                                           hf_alone=True)
                     except torch.OutOfMemoryError:
                         gc.collect()
                         if device.type == "cuda":
@@ -259,10 +292,12 @@ def run_bench(opts: BenchOptions) -> dict[str, Any]:
               "device": _device_name(device), "precision": opts.precision, "dtype": str(dtype).removeprefix("torch."),
               "compile": opts.compile and opts.compile_mode, "cuda_graphs": opts.cuda_graphs,
               "activation_checkpointing": opts.activation_checkpointing,
+              "residual_dtypes": list(opts.residual_dtypes) if opts.residual_dtypes else None,
               "chunk_keys": opts.chunk_keys, "peak_flops": peak, "peak_source": f"measured {str(dtype)[6:]} matmul",
               "torch": torch.__version__, "transformers": hf_version, "python": platform.python_version(),
               "threads": torch.get_num_threads(), "rows": rows, "hf_sweep": hf_sweep,
-              "best_vs_best": best_vs_best(rows + hf_sweep), "scaling": scaling}
+              "best_vs_best": best_vs_best(rows + hf_sweep), "residual_ratios": residual_ratios(rows),
+              "scaling": scaling}
     if opts.profile:
         write_profiles(report, opts.profile)
     if opts.out:
@@ -277,17 +312,30 @@ def best_vs_best(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     alone), and their ratio: the comparison that does not depend on the batch one model happens to prefer."""
     out = []
     for key in sorted({(r["mode"], r["size"]) for r in rows}):
-        best: dict[str, tuple[float, int]] = {}
+        best: dict[str, tuple[float, int, str | None]] = {}
         for r in rows:
             if (r["mode"], r["size"]) != key:
                 continue
             for kind in ("ours", "hf"):
                 if kind in r and (kind not in best or r[kind]["images_per_s"] > best[kind][0]):
-                    best[kind] = (r[kind]["images_per_s"], r["batch"])
+                    best[kind] = (r[kind]["images_per_s"], r["batch"], r.get("residual_dtype"))
         if "ours" in best and "hf" in best:
             out.append({"mode": key[0], "size": key[1], "ours_batch": best["ours"][1],
-                        "ours_images_per_s": best["ours"][0], "hf_batch": best["hf"][1],
-                        "hf_images_per_s": best["hf"][0], "ratio": best["ours"][0] / best["hf"][0]})
+                        "ours_residual_dtype": best["ours"][2], "ours_images_per_s": best["ours"][0],
+                        "hf_batch": best["hf"][1], "hf_images_per_s": best["hf"][0],
+                        "ratio": best["ours"][0] / best["hf"][0]})
+    return out
+
+
+def residual_ratios(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (mode, batch, size) timed with both residual streams (interleaved in one case): bf16 over fp32."""
+    out = []
+    for key in sorted({(r["mode"], r["batch"], r["size"]) for r in rows if "ours" in r}):
+        rate = {r.get("residual_dtype"): r["ours"]["images_per_s"] for r in rows
+                if "ours" in r and (r["mode"], r["batch"], r["size"]) == key}
+        if "float32" in rate and "bfloat16" in rate:
+            out.append({"mode": key[0], "batch": key[1], "size": key[2], "float32_images_per_s": rate["float32"],
+                        "bfloat16_images_per_s": rate["bfloat16"], "ratio": rate["bfloat16"] / rate["float32"]})
     return out
 
 
@@ -299,9 +347,10 @@ def write_profiles(report: dict[str, Any], path: str) -> None:
     for row in report["rows"]:
         prof = row.get("ours", {}).get("profile")
         if prof is not None:
+            residual = f", {row['residual_dtype']} residual" if report.get("residual_dtypes") else ""
             parts.append(format_profile(prof, f"{report['preset']} {row['mode']} batch {row['batch']} "
                                               f"{row['size']}^2 on {report['device']} [{report['dtype']}"
-                                              f"{', compiled' if report['compile'] else ''}]"))
+                                              f"{', compiled' if report['compile'] else ''}{residual}]"))
     with open(path, "w", encoding="utf-8") as f:
         f.write("\n\n".join(parts) + "\n")
 
@@ -371,6 +420,7 @@ def format_table(report: dict[str, Any]) -> str:
             f"{(hf['images_per_s'] if hf else float('nan')):>10.2f}{row.get('speedup_vs_hf', float('nan')):>7.2f}"
             f"{(ours['mfu'] or 0) * 100:>8.1f}%{((hf['mfu'] or 0) * 100 if hf else float('nan')):>7.1f}%"
             f"{ours['flops_per_image'] / 1e9:>10.2f}{mem(ours):>10}{mem(hf):>9}"
+            + (f"  {row['residual_dtype']} residual" if report.get("residual_dtypes") else "")
             + (f"  (HF: {row['hf_error']})" if row.get("hf_error") else ""))
     sweep = report.get("hf_sweep") or []
     if sweep:
@@ -378,9 +428,13 @@ def format_table(report: dict[str, Any]) -> str:
             f"{r['mode']} batch {r['batch']} {r['size']}^2: "
             + (r["error"] if "error" in r else f"{r['hf']['images_per_s']:.2f} img/s ({mem(r['hf'])})")
             for r in sweep))
+    for r in report.get("residual_ratios") or []:
+        lines.append(f"bf16 vs fp32 residual stream, {r['mode']} batch {r['batch']} {r['size']}^2: "
+                     f"{r['bfloat16_images_per_s']:.2f} / {r['float32_images_per_s']:.2f} img/s = {r['ratio']:.3f}x")
     for b in report.get("best_vs_best") or []:
+        residual = f", {b['ours_residual_dtype']} residual" if report.get("residual_dtypes") else ""
         lines.append(f"best vs best, {b['mode']} {b['size']}^2: ours {b['ours_images_per_s']:.2f} img/s (batch "
-                     f"{b['ours_batch']}) / HF {b['hf_images_per_s']:.2f} img/s (batch {b['hf_batch']}) = "
+                     f"{b['ours_batch']}{residual}) / HF {b['hf_images_per_s']:.2f} img/s (batch {b['hf_batch']}) = "
                      f"{b['ratio']:.2f}x")
     for what, fit in report.get("scaling", {}).items():
         if what == "inputs":

@@ -43,7 +43,8 @@ def block_kwargs(c: HiPEncoderConfig, i: int) -> dict[str, Any]:
     return {"groups": c.num_groups[i], "latents": c.latents[i], "channels": c.channels[i],
             "self_attends": c.self_attends[i], "self_attend_heads": c.self_attend_heads[i],
             "cross_attend_heads": c.cross_attend_heads[i], "cross_attend_widening": c.cross_attend_widening[i],
-            "self_attend_widening": c.self_attend_widening[i], "dropout": c.dropout}
+            "self_attend_widening": c.self_attend_widening[i], "dropout": c.dropout,
+            "residual_dtype": c.residual_dtype}
 
 
 def _table(rows: int, channels: int) -> nn.Parameter:

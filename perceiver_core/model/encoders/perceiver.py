@@ -16,6 +16,7 @@ from ...interfaces import BuildContext, Encoded, Encoder
 from ..input_stream import InputStream
 from ..layers import kernels
 from ..layers.attention import CrossAttention, LatentBlock, trunc_normal_
+from ..layers.residual import residual_stream
 
 
 def sharing_plan(count: int, share: bool, first_unshared: bool) -> list[int]:
@@ -100,7 +101,9 @@ class PerceiverEncoder(Encoder):
                 c.cross_attend_train_chunk_keys)
 
     def _latents(self, batch: int) -> torch.Tensor:
-        return self.latents.unsqueeze(0).expand(batch, -1, -1)  # [B, N, D]
+        """The latent array [B, N, D] that starts the residual stream: bf16 from here on with residual_dtype =
+        "bfloat16" under bf16 autocast (every residual add then stays bf16; layers/residual.py)."""
+        return residual_stream(self.latents.unsqueeze(0).expand(batch, -1, -1), self.config.residual_dtype)
 
     def _checkpointing(self) -> bool:
         return self.config.activation_checkpointing and self.training and torch.is_grad_enabled()

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from .attention import CrossAttention, SelfAttention, trunc_normal_
+from .residual import ResidualDtype, residual_stream
 
 ACT = "squared_relu"
 
@@ -32,8 +33,9 @@ class HiPBlock(nn.Module):
     def __init__(self, in_channels: int, *, groups: int, latents: int, channels: int, self_attends: int,
                  self_attend_heads: int, cross_attend_heads: int = 1, cross_attend_widening: int = 1,
                  self_attend_widening: int = 4, skip_channels: int | None = None, latents_train: int | None = None,
-                 dropout: float = 0.0):
+                 dropout: float = 0.0, residual_dtype: ResidualDtype = "float32"):
         super().__init__()
+        self.residual_dtype = residual_dtype  # the latent stream's dtype under bf16 autocast (layers/residual.py)
         if channels % self_attend_heads or in_channels % cross_attend_heads:
             raise ValueError(f"a HiP block of {channels} channels on {in_channels} input channels cannot have "
                              f"{self_attend_heads} self-attend / {cross_attend_heads} cross-attend heads")
@@ -73,7 +75,7 @@ class HiPBlock(nn.Module):
         b, g, m, c = x.shape
         if g != self.groups:
             raise ValueError(f"a HiP block of {self.groups} groups got {g} groups")
-        q = self.queries(b, skip)  # [B, G, N, D]
+        q = residual_stream(self.queries(b, skip), self.residual_dtype)  # [B, G, N, D]; bf16 if asked (autocast)
         n = q.shape[2]
         z = self.cross_attend(q.reshape(b * g, n, self.channels), x.reshape(b * g, m, c))  # [B G, N, D]
         for layer in self.self_attends:
