@@ -139,7 +139,7 @@ def test_validate_is_linear_in_the_pipelines(tmp_path, monkeypatch):
     for n in (20, 80):
         text = corpus.BASE + "".join(
             f'\n[pipelines.p{i}]\nextends = "base"\nencoder = {{ use = "perceiver", num_latents = {8 + i} }}\n'
-            + (f'task = {{ use = "classification", num_classes = 1 }}\n' if i % 2 else "") for i in range(n))
+            + ('task = { use = "classification", num_classes = 1 }\n' if i % 2 else "") for i in range(n))
         path = tmp_path / f"many{n}.toml"
         path.write_text(text)
         parses.clear(), datasets.clear(), built.clear()

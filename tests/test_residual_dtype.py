@@ -141,5 +141,5 @@ def test_training_without_bf16_autocast_is_refused(cli, tmp_path):
                  "--set", "train.precision=fp32", "--set", "encoder.residual_dtype=bfloat16")
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and "encoder.residual_dtype" in result.stderr
-    bad = cli("validate", "tiny", "--registry", str(tiny), "--set", "encoder.residual_dtype=float16")
+    bad = cli("validate", str(tiny), "--set", "encoder.residual_dtype=float16")
     assert bad.returncode == 2 and "residual_dtype" in bad.stderr and "Traceback" not in bad.stderr

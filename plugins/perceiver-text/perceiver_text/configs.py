@@ -4,7 +4,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig, Seed, Size
+from perceiver_core.config import ComponentConfig, DataConfig, FileDataConfig, Size
 
 DEFAULT_MODULES = (
     "argparse", "ast", "asyncio.events", "base64", "bisect", "calendar", "collections", "configparser",
