@@ -25,6 +25,7 @@ from .patches import dataset_video_shape
 
 class ReconstructionTask(Task):
     target_keys = ("video",)
+    loss_name = "MSE of the normalised pixels"  # metrics.png's loss axis: the metrics' `loss`, in (p - mean) / std
 
     def __init__(self, config: ReconstructionConfig, context: BuildContext):
         super().__init__()

@@ -107,6 +107,7 @@ def test_reconstruction_loss_psnr_and_the_subset_agree():
                          ((grey - exact.reshape(2, 24, 3))[:, indices] ** 2).mean())
     with pytest.raises(ValueError, match=r"output_index_shape to \[2, 3, 4\]"):
         task.loss(torch.zeros(2, 12, 3), {"video": video})
+    assert task.loss_name == "MSE of the normalised pixels"  # metrics.png's loss axis (not the bare "loss")
 
 
 def test_predictions_are_written_as_gifs_beside_the_input(tmp_path):
