@@ -15,6 +15,7 @@ from typing import Any, Mapping, Sequence
 
 import torch
 
+from ..data.holdout import hold_out
 from ..data.loader import ChainAugment, make_loader, to_device
 from ..errors import UserError
 from ..interfaces import BuildContext
@@ -36,6 +37,7 @@ from .checkpoint import (
     write_unit,
 )
 from .distributed import barrier, gather_rng, init_distributed, shutdown, split_batch
+from .divergence import DivergenceGuard
 from .ema import EMA
 from .faults import fault_point
 from .files import atomic_write
@@ -109,7 +111,7 @@ class Trainer:
         if cfg.val_split:
             self.val_examples, self.val_name = self.dataset.examples(cfg.val_split), cfg.val_split
         elif cfg.val_fraction:
-            self.train_examples, self.val_examples = _hold_out(self.train_examples, cfg.val_fraction, cfg.seed)
+            self.train_examples, self.val_examples = hold_out(self.train_examples, cfg.val_fraction, cfg.seed)
             self.val_name = "val"
         if cfg.early_stopping_patience is not None and self.val_examples is None:
             raise UserError("train.early_stopping_patience needs validation data (train.val_split or "
@@ -149,8 +151,7 @@ class Trainer:
         fp16 = autocast_dtype(self.backend, cfg.precision) == torch.float16
         self.scaler = torch.amp.GradScaler(self.device.type) if fp16 else None
         self.step, self.epoch = 0, 0
-        self.saved_step: int | None = None  # the step of the checkpoint in the output folder (None: none yet)
-        self.first_nonfinite: tuple[int, float] | None = None  # (step, loss) of this process's first non-finite loss
+        self.divergence = DivergenceGuard(self.out, cfg.lr, cfg.grad_clip)
         self.ema = EMA(self.model, cfg.ema_decay) if cfg.ema_decay else None
         self.callbacks: list[Callback] = list(callbacks)
         if "csv" in cfg.loggers:
@@ -300,7 +301,7 @@ class Trainer:
             if hasattr(callback, "load_state_dict") and type(callback).__name__ in saved:
                 callback.load_state_dict(saved[type(callback).__name__])
         self.step, self.epoch = int(meta["step"]), int(meta["epoch"])
-        self.saved_step = self.step
+        self.divergence.saved_step = self.step
 
     # -- loop ----------------------------------------------------------------------------------------------
     def run(self, *, resume: str | Path | None = None, stop_after: int | None = None,
@@ -365,13 +366,13 @@ class Trainer:
                     fault_point("after-step")
                     bar.update(1)
                     lr = self.optimizer.param_groups[0]["lr"]
-                    if not self.dist.enabled and self.first_nonfinite is not None:  # (one process: at once)
-                        raise self._diverged(*self.first_nonfinite)
+                    if not self.dist.enabled and self.divergence.first is not None:  # (one process: at once)
+                        raise self.divergence.error(*self.divergence.first)
                     if self.step % cfg.log_every == 0 or self.step == self.total_steps:
                         value = self._global_loss(loss)  # every process: the global batch's loss
                         if not math.isfinite(value):  # every process stops (none waits for the others forever)
-                            raise self._diverged(self.first_nonfinite[0] if self.first_nonfinite else self.step,
-                                                 value)
+                            first = self.divergence.first
+                            raise self.divergence.error(first[0] if first else self.step, value)
                         if main:
                             bar.set_postfix(loss=f"{value:.4f}")
                             _write(log, {"step": self.step, "epoch": self.epoch, "split": "train", "loss": value,
@@ -382,7 +383,7 @@ class Trainer:
                         break
                 # a loss that became NaN or infinite at a step that was not logged stops the run here, before
                 # anything is logged, evaluated or saved: the checkpoint on disk stays the last good one
-                self._check_finite()
+                self.divergence.check(self.dist.enabled, self.device, self.step)
                 self.epoch = self.step // self.steps_per_epoch
                 done = self.step >= self.total_steps
                 epoch_end = self.step % self.steps_per_epoch == 0
@@ -419,7 +420,7 @@ class Trainer:
                                  "seconds": round(time.perf_counter() - start, 3)})
                     self._notify("on_eval", cfg.eval_split, metrics)
                 self.save(metrics)
-                self.saved_step = self.step
+                self.divergence.saved_step = self.step
                 barrier(self.dist)  # the others wait while rank 0 evaluates and writes
                 if stop_after is not None and self.step >= stop_after:
                     break
@@ -491,29 +492,6 @@ class Trainer:
                                     plugins=self.pm.distributions(), config_json=True)
             self._notify("on_checkpoint", self.out / "best" / MODEL_FILE, "best")
 
-    def _check_finite(self) -> None:
-        """Raise `_diverged` on every process when any process saw a non-finite training loss since the last check
-        (collective under torchrun: a device tensor, device group)."""
-        bad = self.first_nonfinite is not None
-        if self.dist.enabled:
-            flag = torch.tensor([1 if bad else 0], dtype=torch.int64, device=self.device)
-            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
-            bad = bool(flag.item())
-        if bad:
-            step, value = self.first_nonfinite or (self.step, float("nan"))  # (another process saw it)
-            raise self._diverged(step, value)
-
-    def _diverged(self, step: int, value: float) -> UserError:
-        """The one line a diverged run ends with: where, what is kept, and what to change (a NaN loss, as
-        Lightning's detect_anomaly reports it, is nearly always a learning rate too high for the model)."""
-        cfg = self.spec.train
-        kept = (f"the last good checkpoint (step {self.saved_step}) in {self.out} is unchanged" if self.saved_step
-                is not None else "no checkpoint was written")
-        clip = "set train.grad_clip" if cfg.grad_clip is None else f"lower train.grad_clip ({cfg.grad_clip:g})"
-        return UserError(f"training diverged at step {step}: the training loss is {value}; {kept}; lower the "
-                         f"learning rate (e.g. --set train.lr={cfg.lr / 10:g}), or raise train.warmup_steps, or "
-                         f"{clip}, and train again")
-
     def _global_loss(self, loss: torch.Tensor) -> float:
         """The mean of every process's loss of this step (each its equal share of the global batch): the loss one
         process would have logged for the whole batch. Collective under torchrun (a device tensor, device group)."""
@@ -548,8 +526,7 @@ class Trainer:
             total, count = self.model.task.metrics(outputs, batch).get("loss", (float(loss), 1))
             self.epoch_loss[0] += total
             self.epoch_loss[1] += count
-            if self.first_nonfinite is None and not math.isfinite(float(total)):
-                self.first_nonfinite = (self.step + 1, float(total) / max(count, 1))  # the step being made
+            self.divergence.observe(self.step + 1, total, count)  # (the step being made)
         scaled = loss / size
         (self.scaler.scale(scaled) if self.scaler is not None else scaled).backward()
         return loss.detach()
@@ -568,28 +545,6 @@ class Trainer:
             self.scaler.update()
         if self.ema is not None:
             self.ema.update(self.model)
-
-def _hold_out(examples, fraction: float, seed: int):
-    """(train, validation): a seeded random `fraction` of `examples` held out (at least one example)."""
-    n = len(examples)
-    g = torch.Generator().manual_seed(seed * 7_919 + 1)
-    order = torch.randperm(n, generator=g).tolist()
-    k = max(1, int(round(n * fraction)))
-    if k >= n:
-        raise UserError(f"train.val_fraction = {fraction} leaves no training examples out of {n}")
-    return _Subset(examples, sorted(order[k:])), _Subset(examples, sorted(order[:k]))
-
-
-class _Subset(Sequence):
-    def __init__(self, examples, indices: list[int]):
-        self.examples, self.indices = examples, indices
-
-    def __len__(self) -> int:
-        return len(self.indices)
-
-    def __getitem__(self, i):
-        return self.examples[self.indices[i]]
-
 
 def _broadcast_flag(flag: bool, device: torch.device) -> bool:
     """Rank 0's decision (to stop; under fsdp, to keep a best model) for every process."""
