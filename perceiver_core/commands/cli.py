@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import UserError
+from .report import silence_stdout, user_error
 
 
 def _emit(args, data: Any, text: str) -> None:
@@ -577,49 +578,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stdout.flush()  # a reader that left (`| head`) shows up here, not as "Broken pipe" at exit
         return code
     except UserError as exc:
-        return _user_error(f"perceiver: error: {exc}")
+        return user_error(f"perceiver: error: {exc}")
     except BrokenPipeError:  # `perceiver schema | head`: the reader left; that is not an error
-        _silence_stdout()
+        silence_stdout()
         return 0
     except OSError as exc:  # a path the user named cannot be read or written (missing folder, permissions, disk full)
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         full = " (the disk is full: free space and run again)" if exc.errno in (errno.ENOSPC, errno.EDQUOT) else ""
-        return _user_error(f"perceiver: error: {exc.strerror or exc}{where}{full}")
+        return user_error(f"perceiver: error: {exc.strerror or exc}{where}{full}")
     except KeyboardInterrupt:
         print("perceiver: interrupted", file=sys.stderr)
         return 130
-
-
-def _user_error(line: str) -> int:
-    """Report a user error: one line on stderr, exit code 2.
-
-    Under torchrun every process usually meets the same error (the same pipeline, the same flags): only rank 0
-    prints it, so the line appears once, and every process exits 2. Each process also leaves the line in the error
-    file torchrun gives it (TORCHELASTIC_ERROR_FILE), so that torchrun's own failure report, which it prints after
-    any process fails, names this line as its root cause (not "To enable traceback see ..."), and an error met by
-    another process alone is not lost."""
-    if os.environ.get("RANK", "0") == "0":
-        print(line, file=sys.stderr, flush=True)
-    elif "WORLD_SIZE" in os.environ:  # the first process to exit makes torchrun stop the others: give rank 0,
-        import time  # which usually fails alike, the moment it needs to print the line
-
-        time.sleep(1.0)
-    error_file = os.environ.get("TORCHELASTIC_ERROR_FILE")
-    if error_file and "WORLD_SIZE" in os.environ:
-        import time
-
-        with contextlib.suppress(OSError):  # torchrun's report is a courtesy: never an error of its own
-            with open(error_file, "w", encoding="utf-8") as f:
-                # the format torchrun's own @record writes, the line in place of a traceback
-                json.dump({"message": {"message": line, "extraInfo": {"py_callstack": line,
-                                                                      "timestamp": str(int(time.time()))}}}, f)
-    return 2
-
-
-def _silence_stdout() -> None:
-    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError):
-        pass

@@ -28,12 +28,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from ..config.train import InitFromConfig, TrainConfig
 from ..errors import MissingComponentError, RegistryError, RegistryErrors
 from ..plugins.components import FIRST_PARTY_PIPELINES, install_hint, suggest
 from .locate import locate
+from .values import MAX_DEPTH, decode_error_line, key_path, pydantic_message, short, too_deep
 from .presets import PRESETS_FILE
 from .inputs import check_inputs, error_model, input_choices
 from .spec import INPUT_SECTIONS, OPTIONAL_SECTIONS, PIPELINE_KEYS, SECTIONS, ComponentChoice, InputOptions, \
@@ -43,7 +44,6 @@ DEFAULT_REGISTRY = "registry.toml"
 REGISTRY_ENV = "PERCEIVER_REGISTRY"
 # Bounds on a registry file, checked before (size) and right after (nesting) parsing it: a file is hostile input.
 MAX_FILE_BYTES = 16 << 20  # 16 MiB: thousands of pipelines; read only after its size is known
-MAX_DEPTH = 16  # tables and arrays nested in one another (a real pipeline needs about 7)
 MAX_EXTENDS = 64  # pipelines in one `extends` chain: bounds the work per pipeline, so validation stays linear
 
 
@@ -197,16 +197,16 @@ class Registry:
                 break
             if not isinstance(parent, str):
                 raise _error(entry, ["extends"],
-                             f"must be the name of another pipeline (a string), got {_short(parent)}")
+                             f"must be the name of another pipeline (a string), got {short(parent)}")
             if parent not in self.pipelines and parent not in self.presets:
-                raise _error(entry, ["extends"], f"extends unknown pipeline {_short(parent)}"
+                raise _error(entry, ["extends"], f"extends unknown pipeline {short(parent)}"
                              f"{suggest(parent, [*self.pipelines, *self.presets])}; pipelines: "
                              f"{', '.join(self.names())}; presets: {', '.join(sorted(self.presets))}")
             ambiguous = self._ambiguous(parent)
             if ambiguous:  # a plugin's pipeline extending its own of a name another plugin ships too: its own
                 own = [e for e in ambiguous if e.source.distribution == entry.source.distribution]
                 if not own:
-                    raise _error(entry, ["extends"], f"extends {_short(parent)}, which two plugins ship ("
+                    raise _error(entry, ["extends"], f"extends {short(parent)}, which two plugins ship ("
                                  f"{', '.join(e.source.distribution for e in ambiguous)}): "
                                  f"{_conflict_choices(parent, ambiguous, extends=True)}")
                 entry = own[-1]
@@ -230,9 +230,9 @@ class Registry:
                 raise _error(entry, ["requires"], "must be a table of distribution = \"version specifier\"")
             for dist, (spec, keys) in entry.requires().items():
                 source = entry.source
-                where = dict(file=source.path, line=locate(source.text, keys), key=_key_path(keys))
+                where = dict(file=source.path, line=locate(source.text, keys), key=key_path(keys))
                 if not isinstance(spec, str):
-                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {_short(spec)}",
+                    raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {short(spec)}",
                                         **where)
                 try:
                     installed = metadata.version(dist)
@@ -242,10 +242,10 @@ class Registry:
                 try:
                     ok = SpecifierSet(spec).contains(installed, prereleases=True)
                 except InvalidSpecifier:
-                    raise RegistryError(f"{_short(spec)} is not a version specifier (e.g. \">=0.1\")",
+                    raise RegistryError(f"{short(spec)} is not a version specifier (e.g. \">=0.1\")",
                                         **where) from None
                 if not ok:
-                    raise RegistryError(f"{dist} {installed} is installed but {_short(spec)} is required: "
+                    raise RegistryError(f"{dist} {installed} is installed but {short(spec)} is required: "
                                         f"{install_hint(dist)}", **where)
                 found.setdefault(dist, spec)
         return found
@@ -310,15 +310,15 @@ def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = _decode_error_line(str(exc))
+        line = decode_error_line(str(exc))
         raise RegistryError(f"not valid TOML: {exc}", file=str(path), line=line) from None
     except RecursionError:  # tomllib recurses per nested array or inline table
         raise RegistryError(f"not a registry file: arrays or inline tables nested too deeply (more than "
                             f"{MAX_DEPTH} levels)", file=str(path)) from None
-    deep = _too_deep(data)
+    deep = too_deep(data)
     if deep is not None:
         raise RegistryError(f"nested too deeply: more than {MAX_DEPTH} levels of tables and arrays",
-                            file=str(path), line=locate(text, deep), key=_key_path(deep))
+                            file=str(path), line=locate(text, deep), key=key_path(deep))
     source = _Source(str(path), text, distribution)
     if into is None and distribution is None:
         registry.files.append(str(path))
@@ -326,16 +326,16 @@ def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
         if key not in ("requires", "pipelines"):
             raise RegistryError(f"unknown top-level table{suggest(key, ['requires', 'pipelines'])}; "
                                 "a registry file has [requires] and [pipelines.NAME] tables",
-                                file=str(path), line=locate(text, [key]), key=_key_path([key]))
+                                file=str(path), line=locate(text, [key]), key=key_path([key]))
     requires = data.get("requires", {})
     if not isinstance(requires, dict):
         raise RegistryError("must be a table of distribution = \"version specifier\"", file=str(path),
                             line=locate(text, ["requires"]), key="requires")
     for dist, spec in requires.items():
         if not isinstance(spec, str):
-            raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {_short(spec)}",
+            raise RegistryError(f"must be a version specifier string such as \">=0.1\", got {short(spec)}",
                                 file=str(path), line=locate(text, ["requires", dist]),
-                                key=_key_path(["requires", dist]))
+                                key=key_path(["requires", dist]))
         source.requires[dist] = spec
     pipelines = data.get("pipelines", {})
     if not isinstance(pipelines, dict):
@@ -346,7 +346,7 @@ def _read_file(registry: Registry, path, into: dict[str, _Entry] | None = None,
     for name, table in pipelines.items():
         if not isinstance(table, dict):
             raise RegistryError("a pipeline must be a table ([pipelines.NAME])", file=str(path),
-                                line=locate(text, ["pipelines", name]), key=_key_path(["pipelines", name]))
+                                line=locate(text, ["pipelines", name]), key=key_path(["pipelines", name]))
         _add(registry, into, _Entry(name, table, source))
 
 
@@ -399,34 +399,6 @@ def _read_text(path) -> str:
         raise RegistryError(f"cannot read the registry file: {exc}", file=str(path)) from None
 
 
-def _too_deep(data: Any, limit: int = MAX_DEPTH) -> list[str] | None:
-    """The key path of the first value nested more than `limit` levels deep, or None (iterative: no recursion)."""
-    stack: list[tuple[Any, list[str]]] = [(data, [])]
-    while stack:
-        node, path = stack.pop()
-        if len(path) > limit:
-            return path
-        if isinstance(node, dict):
-            stack.extend((v, [*path, str(k)]) for k, v in node.items())
-        elif isinstance(node, list):
-            stack.extend((v, [*path, str(i)]) for i, v in enumerate(node))
-    return None
-
-
-_BARE_KEY = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def _key_path(parts: list[str]) -> str:
-    """A key path as TOML writes it: bare keys as they are, others quoted (a key may hold dots or newlines)."""
-    parts = [p if len(p) <= 80 else f"{p[:60]}...({len(p):,} characters)" for p in parts]
-    return ".".join(p if _BARE_KEY.fullmatch(p) else json.dumps(p) for p in parts)
-
-
-def _decode_error_line(message: str) -> int | None:
-    m = re.search(r"line (\d+)", message)
-    return int(m.group(1)) if m else None
-
-
 def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
     """Child keys override; a component table with the same `use` is merged key by key, another `use` replaces."""
     out = copy.deepcopy(base)
@@ -460,7 +432,7 @@ def _apply_override(table: dict[str, Any], override: str) -> list[str]:
         value = raw
     except RecursionError:
         raise RegistryError(f"--set {override[:60]!r}: arrays or tables nested too deeply") from None
-    if len(path) > MAX_DEPTH or _too_deep(value, MAX_DEPTH - len(path)) is not None:
+    if len(path) > MAX_DEPTH or too_deep(value, MAX_DEPTH - len(path)) is not None:
         raise RegistryError(f"--set {override[:60]!r}: nested too deeply (more than {MAX_DEPTH} levels)")
     node = table
     for part in path[:-1]:
@@ -474,7 +446,7 @@ def _apply_override(table: dict[str, Any], override: str) -> list[str]:
 
 def _error(entry: _Entry, subpath: list[str], message: str) -> RegistryError:
     full = ["pipelines", entry.name, *subpath]
-    return RegistryError(message, file=entry.source.path, line=locate(entry.source.text, full), key=_key_path(full))
+    return RegistryError(message, file=entry.source.path, line=locate(entry.source.text, full), key=key_path(full))
 
 
 _QUALIFIED = re.compile(rf"\b({'|'.join([*SECTIONS, 'train', 'init_from'])})\.([A-Za-z_][A-Za-z0-9_]*)\b")
@@ -518,7 +490,7 @@ def _locate_error(chain: list[_Entry], applied: list[tuple[list[str], str]], sub
     for path, override in reversed(applied):  # the last --set of a key wins, as it did when applied
         n = min(len(path), len(subpath))
         if n and path[:n] == subpath[:n]:
-            key = _key_path(["pipelines", chain[0].name, *subpath])
+            key = key_path(["pipelines", chain[0].name, *subpath])
             return RegistryError(message, file=f"--set {override}", key=key)
     return _error(_where(chain, subpath), subpath, message)
 
@@ -584,7 +556,7 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
         checked.pop("backend", None)
     elif backend not in backend_names(pm):
         known = backend_names(pm)
-        fail(["backend"], f"unknown backend {_short(backend)}{suggest(backend, known)}; known: {', '.join(known)}")
+        fail(["backend"], f"unknown backend {short(backend)}{suggest(backend, known)}; known: {', '.join(known)}")
         checked.pop("backend", None)
     validated = None
     try:
@@ -596,7 +568,7 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
             in_input = error_model(loc, checked_inputs, input_specs)
             if in_input is not None:
                 loc, model = in_input
-                fail(loc, _message(err, loc[3:] if model is not InputOptions else loc[2:], model))
+                fail(loc, pydantic_message(err, loc[3:] if model is not InputOptions else loc[2:], model))
                 continue
             if section in specs:
                 if len(loc) > 1 and loc[1] == checked[section]["use"]:
@@ -605,13 +577,13 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
             else:
                 model = {"train": TrainConfig, "init_from": InitFromConfig, "packing": PackingConfig}.get(section)
             if model is not None:
-                message = _message(err, loc[1:], model)
+                message = pydantic_message(err, loc[1:], model)
                 if len(loc) == 1:  # a model validator: about the table; point at the key it names
                     loc = _pinpoint(chain, list(applied), loc, message, model.model_fields)
                 fail(loc, message)
             else:
                 given = err.get("input")
-                fail(loc, f"{err['msg']}" + (f"; got {_short(given)}" if not isinstance(given, dict) else ""))
+                fail(loc, f"{err['msg']}" + (f"; got {short(given)}" if not isinstance(given, dict) else ""))
     if errors:
         raise errors[0] if len(errors) == 1 else RegistryErrors(errors)
     components = {section: ComponentChoice(checked[section]["use"], spec.config_model().model_validate(
@@ -621,31 +593,3 @@ def _validate(name: str, table: dict[str, Any], chain: list[_Entry], requires: d
     return PipelineSpec(name, validated.description, components, train, validated.backend, requires,
                         source=chain[0].source.path, init_from=validated.init_from, multi_inputs=multi,
                         packing=validated.packing or PackingConfig())
-
-
-def _message(err: dict, loc: list[str], model: type[BaseModel]) -> str:
-    """One pydantic error as a plain message with what was expected."""
-    fields = model.model_fields
-    field_name = loc[0] if loc else None
-    if err["type"] == "extra_forbidden":
-        return f"unknown key{suggest(field_name, fields)}; {model.__name__} accepts: {', '.join(fields) or 'no keys'}"
-    info = fields.get(field_name) if field_name else None
-    expected = ""
-    if info is not None:
-        expected = f" (expected {_type_name(info.annotation)}"
-        expected += f": {info.description})" if info.description else ")"
-    if err["type"] == "missing":
-        return f"missing required key{expected}"
-    given = err.get("input")
-    shown = f"; got {_short(given)}" if not isinstance(given, dict) else ""
-    return f"{err['msg']}{shown}{expected}"
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else f"{text[:limit]}... ({len(text):,} characters)"
-
-
-def _type_name(annotation: Any) -> str:
-    text = getattr(annotation, "__name__", None) or str(annotation)
-    return text.replace("typing.", "").replace("NoneType", "None")
