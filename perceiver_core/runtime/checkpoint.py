@@ -26,9 +26,10 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, UserError
 from ..version import CORE_API_VERSION, __version__
 from .faults import fault_point
+from .files import atomic_write, fsync_path as _fsync
 
 FORMAT = "perceiver-checkpoint"
 TRAINER_FORMAT = "perceiver-trainer-state"
@@ -101,20 +102,6 @@ def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
-
-
-def _fsync(path: str | os.PathLike) -> None:
-    """fsync a file, or a folder (so that a rename in it is durable); folders cannot be opened everywhere."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _dedupe(state: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -201,18 +188,11 @@ def write_unit(folder: str | os.PathLike, parts: Mapping[str, tuple[Mapping[str,
 
 
 def _atomic_json(path: Path, data: Mapping[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
+    """The unit's manifest, whole or not at all and durable (file and folder fsynced): the commit point."""
     try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(data, indent=2) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise CheckpointError(f"could not write {path}: {exc.strerror or exc} (is the disk full?); the previous "
-                              "checkpoint there is unchanged") from None
-    os.replace(tmp, path)
-    _fsync(path.parent)
+        atomic_write(path, json.dumps(data, indent=2) + "\n", "the previous checkpoint there is unchanged")
+    except UserError as exc:  # (a full disk, as every other part of the save reports it)
+        raise CheckpointError(str(exc)) from None
 
 
 def header_metadata(path: Path) -> dict[str, str]:

@@ -3,8 +3,9 @@ file, and never costs what was already there.
 
 A file is written whole under a temporary name in its own folder and renamed over the old one: a write that fails
 (the disk is full, the quota is spent, the folder became read-only) leaves the previous file as it was and no
-temporary file behind. The checkpoint parts have their own, fsynced, path (checkpoint.py); metrics.jsonl is
-appended line by line (training.py's `_write`).
+temporary file behind; with `fsync` the file and its folder reach the disk before the call returns. The checkpoint's
+safetensors parts have their own staged path (checkpoint.py), whose manifest, the commit point, is written here;
+metrics.jsonl is appended line by line (training.py's `_write`).
 """
 
 from __future__ import annotations
@@ -51,9 +52,25 @@ def atomic_write(path: str | os.PathLike, data: bytes | str, consequence: str, *
             if fsync:
                 os.fsync(f.fileno())
         os.replace(tmp, path)
+        if fsync:
+            fsync_path(path.parent)  # the rename itself is durable
     except OSError as exc:
         try:
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
         raise disk_error(path, exc, consequence) from None
+
+
+def fsync_path(path: str | os.PathLike) -> None:
+    """fsync a file, or a folder (so that a rename in it is durable); folders cannot be opened everywhere."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
